@@ -1,0 +1,82 @@
+"""create_app(): the Litestar application, wired from its parts."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
+
+from polyclinic.cli import PolyclinicCLIPlugin
+from polyclinic.clinic.controllers import ClinicController
+from polyclinic.config import Settings, get_settings
+from polyclinic.db.engine import create_app_engine
+from polyclinic.identity.tokens import TokenSigner
+from polyclinic.platform.controllers import ClinicsController, PlatformAuthController
+from polyclinic.tenancy.middleware import TenancyMiddleware
+from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
+from polyclinic.web.dependencies import DEPENDENCIES
+from polyclinic.web.errors import EXCEPTION_HANDLERS
+from polyclinic.web.health import HealthController
+from polyclinic.web.request_id import add_request_id_header
+from polyclinic.web.state import Runtime
+
+__all__ = ["create_app"]
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = create_app_engine(settings)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        resolver=TenantResolver(engine, settings.tenant_cache_ttl),
+        signer=TokenSigner(settings),
+        redis=Redis.from_url(settings.redis_url) if settings.redis_url else None,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level)
+    runtime = build_runtime(settings)
+
+    async def close_runtime() -> None:
+        if runtime.redis is not None:
+            await runtime.redis.aclose()
+        await runtime.engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            PlatformAuthController,
+            ClinicsController,
+            ClinicController,
+        ],
+        dependencies=DEPENDENCIES,
+        plugins=[PolyclinicCLIPlugin()],
+        middleware=[
+            TenancyMiddleware(
+                runtime.resolver, settings.platform_hosts, TrustedProxies(settings.trusted_proxies)
+            )
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_request_id_header],
+        on_shutdown=[close_runtime],
+        state=State({"runtime": runtime}),
+        openapi_config=OpenAPIConfig(
+            title="Polyclinic",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
+    )

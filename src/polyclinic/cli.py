@@ -1,0 +1,228 @@
+"""The `polyclinic` command.
+
+The same groups are offered to Litestar's own CLI through `PolyclinicCLIPlugin`
+(`litestar --app polyclinic.app:create_app tenants list`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+from litestar.plugins import CLIPluginProtocol
+
+from polyclinic.config import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """Polyclinic: a multi-tenant backend for outpatient clinics."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def dev(host: str, port: int) -> None:
+    """Run locally: embedded PostgreSQL unless DATABASE_URL is set, migrations, demo data."""
+    import uvicorn
+
+    from polyclinic.app import create_app
+    from polyclinic.dev import dev_environment, seed_demo, welcome
+
+    dev_environment()
+    settings = _settings()
+    _upgrade_all(settings, jobs=1)
+    asyncio.run(seed_demo(settings))
+    click.echo(welcome(settings, host, port))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=4, show_default=True, type=int)
+def run(host: str, port: int, workers: int) -> None:
+    """Serve for production with several worker processes."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "polyclinic.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--jobs", default=2, show_default=True, type=int)
+def db_upgrade(jobs: int) -> None:
+    """Migrate the shared schemas, then every clinic."""
+    if not _upgrade_all(_settings(), jobs=jobs):
+        sys.exit(1)
+
+
+def _upgrade_all(settings: Settings, jobs: int) -> bool:
+    from polyclinic.db.engine import create_sync_engine
+    from polyclinic.db.migrations import upgrade_shared
+
+    engine = create_sync_engine(settings, pool_size=1)
+    try:
+        upgrade_shared(engine)
+    finally:
+        engine.dispose()
+    click.echo("shared schemas at head")
+    return _migrate_tenants(settings, jobs=jobs, slug=None)
+
+
+@main.group()
+def tenants() -> None:
+    """Clinic schemas."""
+
+
+@tenants.command("migrate")
+@click.option("--jobs", default=2, show_default=True, type=int, help="Clinics migrated at once.")
+@click.option("--tenant", "slug", default=None, help="Only the clinic with this subdomain.")
+def tenants_migrate(jobs: int, slug: str | None) -> None:
+    """Bring every clinic behind head to head; resumable, goes on past failures."""
+    if not _migrate_tenants(_settings(), jobs=jobs, slug=slug):
+        sys.exit(1)
+
+
+def _migrate_tenants(settings: Settings, *, jobs: int, slug: str | None) -> bool:
+    from polyclinic.tenancy.migrations import migrate_tenants
+
+    def echo(clinic: str, error: str | None) -> None:
+        click.echo(f"  {clinic}: {'ok' if error is None else 'FAILED ' + error}")
+
+    report = migrate_tenants(settings, jobs=jobs, slug=slug, on_result=echo)
+    click.echo(
+        f"clinics at {report.head}: {len(report.migrated)} migrated, {len(report.failed)} failed"
+    )
+    for clinic, error in report.failed.items():
+        click.echo(f"FAILED {clinic}: {error}", err=True)
+    return report.ok
+
+
+@tenants.command("list")
+@click.option("--status", default=None, help="Only clinics in this status.")
+def tenants_list(status: str | None) -> None:
+    """Every clinic with its status and schema version."""
+    from sqlalchemy import select
+
+    from polyclinic.db.engine import create_sync_engine
+    from polyclinic.tenancy.models import Tenant
+
+    engine = create_sync_engine(_settings(), pool_size=1)
+    query = select(
+        Tenant.slug,
+        Tenant.status,
+        Tenant.schema_name,
+        Tenant.schema_version,
+        Tenant.migration_failed,
+        Tenant.name,
+    ).order_by(Tenant.slug)
+    if status:
+        query = query.where(Tenant.status == status)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    engine.dispose()
+    click.echo(f"{'SUBDOMAIN':<24} {'STATUS':<13} {'SCHEMA':<20} {'VERSION':<12} NAME")
+    for row in rows:
+        version = (row.schema_version or "-") + (" !" if row.migration_failed else "")
+        click.echo(
+            f"{row.slug:<24} {row.status!s:<13} {row.schema_name:<20} {version:<12} {row.name}"
+        )
+
+
+@tenants.command("purge")
+@click.option("--tenant", "slug", default=None, help="Only the deleted clinic with this subdomain.")
+@click.option("--archive-dir", default=None, help="Where pg_dump archives go (ARCHIVE_DIR).")
+def tenants_purge(slug: str | None, archive_dir: str | None) -> None:
+    """Archive deleted clinics with pg_dump, then drop their schemas and roles."""
+    settings = _settings()
+    target = Path(archive_dir or settings.archive_dir)
+    asyncio.run(_purge(settings, slug, target))
+
+
+async def _purge(settings: Settings, slug: str | None, archive_dir: Path) -> None:
+    from sqlalchemy import select
+
+    from polyclinic.db.engine import create_app_engine
+    from polyclinic.tenancy.models import Tenant, TenantStatus
+    from polyclinic.tenancy.provisioning import Provisioner
+
+    engine = create_app_engine(settings, pool_size=1)
+    query = select(Tenant.id, Tenant.slug).where(
+        Tenant.status == TenantStatus.DELETED, Tenant.purged_at.is_(None)
+    )
+    if slug:
+        query = query.where(Tenant.slug == slug)
+    try:
+        async with engine.connect() as connection:
+            targets = (await connection.execute(query)).all()
+        provisioner = Provisioner(engine, settings)
+        for tenant_id, tenant_slug in targets:
+            archive = await provisioner.purge(tenant_id, archive_dir)
+            click.echo(f"purged {tenant_slug}: archived to {archive}")
+        if not targets:
+            click.echo("no deleted clinics to purge")
+    finally:
+        await engine.dispose()
+
+
+@main.group()
+def platform() -> None:
+    """Platform operators."""
+
+
+@platform.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--password", required=True, prompt=True, hide_input=True)
+def create_admin(email: str, password: str) -> None:
+    """Create a platform super-admin."""
+    asyncio.run(_create_admin(_settings(), email, password))
+    click.echo(f"super-admin {email} created")
+
+
+async def _create_admin(settings: Settings, email: str, password: str) -> None:
+    from polyclinic.db.engine import create_app_engine
+    from polyclinic.db.session import platform_session
+    from polyclinic.errors import DomainError
+    from polyclinic.platform.services import PlatformUsers
+
+    engine = create_app_engine(settings, pool_size=1)
+    try:
+        async with platform_session(engine) as session:
+            await PlatformUsers(session).create_admin(email, password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        await engine.dispose()
+
+
+class PolyclinicCLIPlugin(CLIPluginProtocol):
+    """Adds the project's groups to Litestar's CLI."""
+
+    def on_cli_init(self, cli: click.Group) -> None:
+        for command in (db, tenants, platform):
+            cli.add_command(command)

@@ -1,0 +1,23 @@
+"""Public facts about the clinic whose address was called."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.clinic.schemas import ClinicPublic
+from polyclinic.clinic.services import ClinicProfiles
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.envelope import Envelope, ok
+
+
+class ClinicController(Controller):
+    path = "/api/v1/clinic"
+    tags = ["clinic"]
+
+    @get("/", summary="The clinic at this address (public)")
+    async def get_clinic(
+        self, clinic: TenantInfo, clinic_db: AsyncSession
+    ) -> Envelope[ClinicPublic]:
+        profile = await ClinicProfiles(clinic_db).get()
+        return ok(ClinicPublic(name=profile.name, subdomain=clinic.slug, timezone=profile.timezone))

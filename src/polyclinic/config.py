@@ -1,0 +1,104 @@
+"""Settings, read from the environment in one place.
+
+Each field's name upper-cased is its environment variable. Everything is documented in
+`.env.example`. A missing or malformed setting raises `SettingsError` with one line naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any
+
+import msgspec
+
+Seconds = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str
+    base_domain: str
+    jwt_signing_key: Annotated[str, msgspec.Meta(min_length=32)]
+    jwt_key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "k1"
+    redis_url: str | None = None
+    environment: Annotated[str, msgspec.Meta(pattern="^(development|test|production)$")] = (
+        "production"
+    )
+    platform_subdomains: tuple[str, ...] = ("admin",)
+    trusted_proxies: tuple[str, ...] = ()
+    tenant_cache_ttl: Seconds = 5
+    access_token_ttl: Seconds = 900
+    db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
+    db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 2000
+    db_pool_recycle: Seconds = 1800
+    archive_dir: str = "var/archive"
+    log_level: Annotated[str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+
+    @property
+    def platform_hosts(self) -> frozenset[str]:
+        hosts = {self.base_domain}
+        hosts.update(f"{sub}.{self.base_domain}" for sub in self.platform_subdomains)
+        return frozenset(hosts)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return to_sqlalchemy_url(self.database_url)
+
+
+_LIST_FIELDS = {"platform_subdomains", "trusted_proxies"}
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """Accept the libpq form (`postgresql://`) and select the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise SettingsError(f"DATABASE_URL must start with postgresql://, got {url.split(':')[0]!r}")
+
+
+def to_libpq_url(url: str) -> str:
+    return "postgresql://" + to_sqlalchemy_url(url).removeprefix("postgresql+psycopg://")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        value = environ.get(field.name.upper())
+        if value is None or value == "":
+            continue
+        if field.name in _LIST_FIELDS:
+            raw[field.name] = [item.strip() for item in value.split(",") if item.strip()]
+        else:
+            raw[field.name] = value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    to_sqlalchemy_url(settings.database_url)
+    if "://" in settings.base_domain or "/" in settings.base_domain:
+        raise SettingsError("BASE_DOMAIN must be a bare domain such as clinics.example.com")
+    return msgspec.structs.replace(settings, base_domain=settings.base_domain.lower().rstrip("."))
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    message = str(exc)
+    if message.startswith("Object missing required field `"):
+        name = message.split("`")[1].upper()
+        return f"{name} is required but not set (see .env.example)"
+    if " - at `$." in message:
+        reason, _, where = message.rpartition(" - at `$.")
+        name = where.rstrip("`").split("[")[0].upper()
+        return f"{name} is malformed: {reason}"
+    return message
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,85 @@
+"""`polyclinic dev`: a working service on a fresh machine with nothing configured."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from polyclinic.config import Settings
+
+DEV_DIR = Path("var")
+DEV_DATABASE = "polyclinic"
+DEV_ADMIN_EMAIL = "admin@localhost"
+DEV_ADMIN_PASSWORD = "polyclinic-dev-admin"
+DEMO_SUBDOMAIN = "demo"
+
+
+def embedded_postgres_url(data_dir: Path, database: str) -> str:
+    """Start (or reuse) a PostgreSQL server in `data_dir` and return a URL for `database`."""
+    import pgserver
+
+    server = pgserver.get_server(data_dir.resolve(), cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    return server.get_uri(database)
+
+
+def dev_environment() -> None:
+    """Fill in what a newcomer has not configured, keeping anything that is set."""
+    DEV_DIR.mkdir(exist_ok=True)
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = embedded_postgres_url(DEV_DIR / "pgdata", DEV_DATABASE)
+    os.environ.setdefault("BASE_DOMAIN", "localhost")
+    os.environ.setdefault("ENVIRONMENT", "development")
+    if not os.environ.get("JWT_SIGNING_KEY"):
+        key_file = DEV_DIR / "dev-signing-key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        os.environ["JWT_SIGNING_KEY"] = key_file.read_text().strip()
+
+
+async def seed_demo(settings: Settings) -> None:
+    """The demo clinic and a super-admin, each created once."""
+    from sqlalchemy import select
+
+    from polyclinic.db.engine import create_app_engine
+    from polyclinic.db.session import platform_session
+    from polyclinic.platform.services import PlatformUsers
+    from polyclinic.tenancy.models import Tenant, TenantStatus
+    from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+
+    engine = create_app_engine(settings, pool_size=2)
+    try:
+        async with platform_session(engine) as session:
+            demo = (
+                await session.execute(select(Tenant).where(Tenant.slug == DEMO_SUBDOMAIN))
+            ).scalar_one_or_none()
+            users = PlatformUsers(session)
+            if await users.by_email(DEV_ADMIN_EMAIL) is None:
+                await users.create_admin(DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD)
+        if demo is None or demo.status == TenantStatus.FAILED:
+            await Provisioner(engine, settings).create(
+                NewClinic(
+                    "Demo Clinic",
+                    DEMO_SUBDOMAIN,
+                    "Europe/London",
+                    f"owner@{DEMO_SUBDOMAIN}.localhost",
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+def welcome(settings: Settings, host: str, port: int) -> str:
+    base = f"http://{settings.base_domain}:{port}"
+    return f"""
+Polyclinic is starting on {host}:{port}
+  demo clinic   curl http://{DEMO_SUBDOMAIN}.{settings.base_domain}:{port}/api/v1/clinic
+  super-admin   {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}
+                curl -X POST {base}/platform/v1/auth/login -H 'content-type: application/json' \\
+                     -d '{{"email": "{DEV_ADMIN_EMAIL}", "password": "{DEV_ADMIN_PASSWORD}"}}'
+  API docs      {base}/schema
+"""

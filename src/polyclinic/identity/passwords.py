@@ -1,0 +1,39 @@
+"""Argon2id password hashes in PHC string form (cryptography's implementation)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from cryptography.exceptions import InvalidKey
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+# OWASP's baseline for Argon2id: 19 MiB, 2 passes, 1 lane.
+_MEMORY_KIB = 19 * 1024
+_ITERATIONS = 2
+_LANES = 1
+
+
+def hash_password(password: str) -> str:
+    kdf = Argon2id(
+        salt=os.urandom(16),
+        length=32,
+        iterations=_ITERATIONS,
+        lanes=_LANES,
+        memory_cost=_MEMORY_KIB,
+    )
+    return kdf.derive_phc_encoded(password.encode())
+
+
+def verify_password(password: str, encoded: str | None) -> bool:
+    try:
+        Argon2id.verify_phc_encoded(password.encode(), encoded or _dummy_hash())
+    except (InvalidKey, ValueError):
+        return False
+    return encoded is not None
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a miss costs what a hit costs."""
+    return hash_password(os.urandom(16).hex())

@@ -1,0 +1,124 @@
+"""Super-admin API on the platform host: sign-in and clinic provisioning."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.identity.tokens import PLATFORM_AUDIENCE
+from polyclinic.platform.guards import require_super_admin
+from polyclinic.platform.schemas import AccessToken, ClinicCreate, ClinicOut, LoginRequest
+from polyclinic.platform.services import PlatformUsers
+from polyclinic.tenancy.models import Tenant, TenantStatus
+from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+from polyclinic.tenancy.services import ClinicRegistry
+from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
+from polyclinic.web.state import Runtime
+
+MAX_PAGE = 100
+
+
+def clinic_out(tenant: Tenant) -> ClinicOut:
+    return ClinicOut(
+        id=tenant.id,
+        name=tenant.name,
+        subdomain=tenant.slug,
+        status=str(tenant.status),
+        timezone=tenant.timezone,
+        admin_email=tenant.admin_email,
+        schema_version=tenant.schema_version,
+        last_error=tenant.last_error,
+        created_at=tenant.created_at,
+        updated_at=tenant.updated_at,
+        deleted_at=tenant.deleted_at,
+    )
+
+
+class PlatformAuthController(Controller):
+    path = "/platform/v1/auth"
+    tags = ["platform: auth"]
+
+    @post("/login", status_code=HTTP_200_OK, summary="Sign in as a super-admin")
+    async def login(
+        self, data: LoginRequest, platform_db: AsyncSession, runtime: Runtime
+    ) -> Envelope[AccessToken]:
+        user = await PlatformUsers(platform_db).authenticate(data.email, data.password)
+        token = runtime.signer.issue(user.id, PLATFORM_AUDIENCE, role="super_admin")
+        return ok(AccessToken(access_token=token, expires_in=runtime.signer.ttl), "Signed in")
+
+
+class ClinicsController(Controller):
+    path = "/platform/v1/clinics"
+    tags = ["platform: clinics"]
+    guards = [require_super_admin]
+    security = [{"BearerToken": []}]
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Create a clinic")
+    async def create_clinic(self, data: ClinicCreate, runtime: Runtime) -> Envelope[ClinicOut]:
+        provisioner = Provisioner(runtime.engine, runtime.settings)
+        tenant = await provisioner.create(
+            NewClinic(
+                name=data.name.strip(),
+                subdomain=data.subdomain,
+                timezone=data.timezone,
+                admin_email=data.admin_email.strip().lower(),
+            )
+        )
+        runtime.resolver.invalidate()
+        return ok(clinic_out(tenant), "Clinic created", HTTP_201_CREATED)
+
+    @get("/", summary="List clinics")
+    async def list_clinics(
+        self,
+        platform_db: AsyncSession,
+        runtime: Runtime,
+        status: TenantStatus | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 20,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> PagedEnvelope[ClinicOut]:
+        registry = ClinicRegistry(platform_db, runtime.resolver)
+        tenants, total = await registry.list(status=status, limit=limit, offset=offset)
+        return page([clinic_out(t) for t in tenants], total=total, limit=limit, offset=offset)
+
+    @get("/{clinic_id:uuid}", summary="Get a clinic")
+    async def get_clinic(
+        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+    ) -> Envelope[ClinicOut]:
+        tenant = await ClinicRegistry(platform_db, runtime.resolver).get(clinic_id)
+        return ok(clinic_out(tenant))
+
+    @post("/{clinic_id:uuid}/suspend", status_code=HTTP_200_OK, summary="Suspend a clinic")
+    async def suspend_clinic(
+        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+    ) -> Envelope[ClinicOut]:
+        tenant = await ClinicRegistry(platform_db, runtime.resolver).suspend(clinic_id)
+        return ok(clinic_out(tenant), "Clinic suspended")
+
+    @post("/{clinic_id:uuid}/reactivate", status_code=HTTP_200_OK, summary="Reactivate a clinic")
+    async def reactivate_clinic(
+        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+    ) -> Envelope[ClinicOut]:
+        tenant = await ClinicRegistry(platform_db, runtime.resolver).reactivate(clinic_id)
+        return ok(clinic_out(tenant), "Clinic reactivated")
+
+    @post("/{clinic_id:uuid}/retry", status_code=HTTP_200_OK, summary="Retry a failed provisioning")
+    async def retry_clinic(self, clinic_id: uuid.UUID, runtime: Runtime) -> Envelope[ClinicOut]:
+        tenant = await Provisioner(runtime.engine, runtime.settings).build(clinic_id)
+        runtime.resolver.invalidate()
+        return ok(clinic_out(tenant), "Clinic provisioned")
+
+    @delete(
+        "/{clinic_id:uuid}",
+        status_code=HTTP_200_OK,
+        summary="Delete a clinic (soft; `polyclinic tenants purge` removes its data)",
+    )
+    async def delete_clinic(
+        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+    ) -> Envelope[ClinicOut]:
+        tenant = await ClinicRegistry(platform_db, runtime.resolver).delete(clinic_id)
+        return ok(clinic_out(tenant), "Clinic deleted")

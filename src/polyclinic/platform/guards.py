@@ -1,0 +1,41 @@
+"""Only a signed-in, active super-admin passes."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from polyclinic.db.session import platform_session
+from polyclinic.errors import Unauthorized
+from polyclinic.identity.tokens import PLATFORM_AUDIENCE, InvalidToken
+from polyclinic.platform.services import PlatformUsers
+from polyclinic.web.dependencies import runtime_of
+
+
+def bearer_token(connection: ASGIConnection) -> str:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Sign in first: this needs an access token (Authorization: Bearer ...)")
+    return token.strip()
+
+
+async def require_super_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    runtime = runtime_of(connection.app.state)
+    try:
+        claims = runtime.signer.verify(bearer_token(connection), PLATFORM_AUDIENCE)
+    except InvalidToken:
+        raise Unauthorized("The access token is invalid or expired; sign in again") from None
+    async with platform_session(runtime.engine) as session:
+        user = await PlatformUsers(session).get_active(_uuid(claims["sub"]))
+    if user is None:
+        raise Unauthorized("This account can no longer use the platform API")
+    connection.scope["state"]["platform_user_id"] = user.id  # type: ignore[typeddict-item]
+
+
+def _uuid(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Unauthorized("The access token is invalid or expired; sign in again") from None

@@ -1,0 +1,18 @@
+"""Platform operators (super-admins), in the shared `platform` schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from polyclinic.db.base import SharedBase, Timestamps, UUIDKey
+from polyclinic.tenancy.models import PLATFORM_SCHEMA
+
+
+class PlatformUser(UUIDKey, Timestamps, SharedBase):
+    __tablename__ = "users"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)

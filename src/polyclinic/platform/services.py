@@ -1,0 +1,47 @@
+"""Platform operators: creating super-admins and checking their credentials."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
+from polyclinic.identity.passwords import hash_password, verify_password
+from polyclinic.platform.models import PlatformUser
+
+MIN_PASSWORD_LENGTH = 12
+
+
+class PlatformUsers:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create_admin(self, email: str, password: str) -> PlatformUser:
+        email = email.strip().lower()
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidInput(
+                f"The password must be at least {MIN_PASSWORD_LENGTH} characters",
+                [FieldError("password", f"at least {MIN_PASSWORD_LENGTH} characters")],
+            )
+        if await self.by_email(email) is not None:
+            raise Conflict(f"A platform user {email} already exists")
+        user = PlatformUser(email=email, password_hash=hash_password(password), is_active=True)
+        self.session.add(user)
+        await self.session.commit()
+        return user
+
+    async def authenticate(self, email: str, password: str) -> PlatformUser:
+        user = await self.by_email(email.strip().lower())
+        # verify_password runs the same hash work when there is no such user.
+        valid = verify_password(password, user.password_hash if user else None)
+        if user is None or not valid or not user.is_active:
+            raise Unauthorized("The email or password is wrong")
+        return user
+
+    async def get_active(self, user_id: object) -> PlatformUser | None:
+        user = await self.session.get(PlatformUser, user_id)
+        return user if user is not None and user.is_active else None
+
+    async def by_email(self, email: str) -> PlatformUser | None:
+        query = select(PlatformUser).where(func.lower(PlatformUser.email) == email)
+        return (await self.session.execute(query)).scalar_one_or_none()

@@ -1,0 +1,267 @@
+"""Creating and removing clinics.
+
+Provisioning is a small state machine: the registry row is written first as `provisioning`
+(claiming the subdomain), then one transaction creates the role, the schema, its grants and
+its tables at head (the rendered DDL script, version stamped), writes the profile and marks
+the clinic `active`. A failure rolls that transaction back whole, marks the clinic `failed`,
+and leaves nothing that blocks a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from polyclinic.clinic.models import ClinicProfile
+from polyclinic.config import Settings, to_libpq_url
+from polyclinic.db.base import utcnow
+from polyclinic.db.session import platform_session, quote_ident
+from polyclinic.errors import Conflict, DomainError, FieldError, NotFound, Unavailable
+from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
+from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
+from polyclinic.tenancy.naming import check_subdomain, check_timezone, schema_name_for
+
+logger = logging.getLogger("polyclinic.provisioning")
+
+CLINIC_GROUP_ROLE = "polyclinic_clinic"
+NO_PARAMETERS = {"no_parameters": True}
+_DROP_BATCH = 50
+
+
+class ProvisioningFailed(DomainError):
+    status_code = 500
+
+
+@dataclass(frozen=True)
+class NewClinic:
+    name: str
+    subdomain: str
+    timezone: str
+    admin_email: str
+
+
+def clinic_setup_sql(schema: str, role: str, ddl: str) -> str:
+    """Role, schema, grants and tables of one clinic as one script (one round trip)."""
+    s, r = quote_ident(schema), quote_ident(role)
+    return f"""
+CREATE ROLE {r} NOLOGIN IN ROLE {CLINIC_GROUP_ROLE};
+GRANT {r} TO CURRENT_USER;
+CREATE SCHEMA {s};
+GRANT USAGE ON SCHEMA {s} TO {r};
+ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r};
+ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {r};
+SET LOCAL search_path = {s};
+{ddl}
+REVOKE ALL ON TABLE {s}.alembic_version FROM {r};
+"""
+
+
+class Provisioner:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, *, migrations: Path = TENANT_MIGRATIONS
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.migrations = migrations
+
+    def primary_host(self, subdomain: str) -> str:
+        return f"{subdomain}.{self.settings.base_domain}"
+
+    async def create(self, clinic: NewClinic) -> Tenant:
+        """Register and build a clinic; a clinic left `failed` under this subdomain is retried."""
+        check_subdomain(clinic.subdomain, self.settings.platform_subdomains)
+        check_timezone(clinic.timezone)
+        async with self.engine.begin() as connection:
+            existing = (
+                await connection.execute(
+                    select(Tenant.id, Tenant.status).where(Tenant.slug == clinic.subdomain)
+                )
+            ).first()
+            if existing is not None and existing.status != TenantStatus.FAILED:
+                raise _taken(clinic.subdomain)
+            if existing is None:
+                tenant_id = await self._register(connection, clinic)
+            else:
+                tenant_id = existing.id
+                await connection.execute(
+                    update(Tenant)
+                    .where(Tenant.id == tenant_id)
+                    .values(
+                        name=clinic.name,
+                        timezone=clinic.timezone,
+                        admin_email=clinic.admin_email,
+                        status=TenantStatus.PROVISIONING,
+                        updated_at=utcnow(),
+                    )
+                )
+        return await self.build(tenant_id)
+
+    async def _register(self, connection: AsyncConnection, clinic: NewClinic) -> uuid.UUID:
+        tenant_id = uuid.uuid4()
+        schema = schema_name_for(tenant_id)
+        now = utcnow()
+        try:
+            async with connection.begin_nested():
+                await connection.execute(
+                    insert(Tenant).values(
+                        id=tenant_id,
+                        slug=clinic.subdomain,
+                        name=clinic.name,
+                        schema_name=schema,
+                        db_role=schema,
+                        status=TenantStatus.PROVISIONING,
+                        timezone=clinic.timezone,
+                        admin_email=clinic.admin_email,
+                        migration_failed=False,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await connection.execute(
+                    insert(Domain).values(
+                        id=uuid.uuid4(),
+                        tenant_id=tenant_id,
+                        host=self.primary_host(clinic.subdomain),
+                        is_primary=True,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            raise _taken(clinic.subdomain) from None
+        return tenant_id
+
+    async def build(self, tenant_id: uuid.UUID) -> Tenant:
+        """Create the clinic's role, schema and tables; retryable after a failure."""
+        tenant = await load_tenant(self.engine, tenant_id)
+        if tenant.status == TenantStatus.ACTIVE:
+            return tenant
+        if tenant.status not in (TenantStatus.PROVISIONING, TenantStatus.FAILED):
+            raise Conflict(f"A {tenant.status} clinic cannot be provisioned again")
+        head, ddl = render_tenant_ddl(self.migrations)
+        now = utcnow()
+        try:
+            async with self.engine.begin() as connection:
+                await connection.exec_driver_sql(
+                    clinic_setup_sql(tenant.schema_name, tenant.db_role, ddl),
+                    execution_options=NO_PARAMETERS,
+                )
+                translated = await connection.execution_options(
+                    schema_translate_map={None: tenant.schema_name}
+                )
+                await translated.execute(
+                    insert(ClinicProfile).values(
+                        id=uuid.uuid4(),
+                        name=tenant.name,
+                        timezone=tenant.timezone,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await connection.execute(
+                    update(Tenant)
+                    .where(Tenant.id == tenant_id)
+                    .values(
+                        status=TenantStatus.ACTIVE,
+                        schema_version=head,
+                        last_error=None,
+                        migration_failed=False,
+                        updated_at=now,
+                    )
+                )
+        except Exception as exc:
+            logger.exception("provisioning clinic %s failed", tenant_id)
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    update(Tenant)
+                    .where(Tenant.id == tenant_id)
+                    .values(
+                        status=TenantStatus.FAILED,
+                        last_error=f"{type(exc).__name__}"[:1000],
+                        updated_at=utcnow(),
+                    )
+                )
+            raise ProvisioningFailed(
+                f"Setting up clinic {tenant_id} failed and was rolled back; "
+                f"retry with POST /platform/v1/clinics/{tenant_id}/retry"
+            ) from exc
+        return await load_tenant(self.engine, tenant_id)
+
+    async def purge(self, tenant_id: uuid.UUID, archive_dir: Path) -> Path:
+        """Archive a deleted clinic's schema with pg_dump, then drop its tables, schema and role."""
+        tenant = await load_tenant(self.engine, tenant_id)
+        if tenant.status != TenantStatus.DELETED or tenant.purged_at is not None:
+            raise Conflict("Only a deleted clinic that is not yet purged can be purged")
+        await asyncio.to_thread(archive_dir.mkdir, parents=True, exist_ok=True)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        archive = archive_dir / f"{tenant.slug}-{tenant.schema_name}-{stamp}.dump"
+        dump = await asyncio.create_subprocess_exec(
+            "pg_dump",
+            "--format=custom",
+            f"--schema={tenant.schema_name}",
+            f"--file={archive}",
+            f"--dbname={to_libpq_url(self.settings.database_url)}",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await dump.communicate()
+        if dump.returncode != 0:
+            raise Unavailable(f"pg_dump failed, nothing was dropped: {stderr.decode()[:300]}")
+        await self._drop_schema(tenant.schema_name, tenant.db_role)
+        async with self.engine.begin() as connection:
+            await connection.execute(delete(Domain).where(Domain.tenant_id == tenant_id))
+            await connection.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id)
+                .values(purged_at=utcnow(), updated_at=utcnow())
+            )
+        return archive
+
+    async def _drop_schema(self, schema: str, role: str) -> None:
+        # Tables go in batches so no single transaction holds thousands of locks.
+        async with self.engine.connect() as connection:
+            tables = (
+                (
+                    await connection.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = :schema"),
+                        {"schema": schema},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        for start in range(0, len(tables), _DROP_BATCH):
+            batch = ", ".join(
+                f"{quote_ident(schema)}.{quote_ident(t)}"
+                for t in tables[start : start + _DROP_BATCH]
+            )
+            async with self.engine.begin() as connection:
+                await connection.exec_driver_sql(f"DROP TABLE IF EXISTS {batch} CASCADE")
+        async with self.engine.begin() as connection:
+            await connection.exec_driver_sql(
+                f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE; "
+                f"DROP OWNED BY {quote_ident(role)}; DROP ROLE {quote_ident(role)}",
+                execution_options=NO_PARAMETERS,
+            )
+
+
+async def load_tenant(engine: AsyncEngine, tenant_id: uuid.UUID) -> Tenant:
+    async with platform_session(engine) as session:
+        tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("No clinic with this id")
+    return tenant
+
+
+def _taken(subdomain: str) -> Conflict:
+    return Conflict(
+        f"The subdomain {subdomain!r} is already taken",
+        [FieldError("subdomain", "is already taken")],
+    )

@@ -1,0 +1,45 @@
+"""Request-scoped dependencies: database sessions bound to the platform or to the clinic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.db.session import clinic_session, platform_session
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.state import Runtime
+
+
+def runtime_of(state: State) -> Runtime:
+    return state.runtime  # type: ignore[no-any-return]
+
+
+async def provide_runtime(state: State) -> Runtime:
+    return runtime_of(state)
+
+
+async def provide_platform_db(state: State) -> AsyncIterator[AsyncSession]:
+    async with platform_session(runtime_of(state).engine) as session:
+        yield session
+
+
+async def provide_clinic(request: Request) -> TenantInfo:
+    return request.scope["state"]["tenant"]  # type: ignore[no-any-return]
+
+
+async def provide_clinic_db(state: State, clinic: TenantInfo) -> AsyncIterator[AsyncSession]:
+    """A session for this clinic only; committed by the service, rolled back if left open."""
+    async with clinic_session(runtime_of(state).engine, clinic) as session:
+        yield session
+
+
+DEPENDENCIES = {
+    "runtime": Provide(provide_runtime),
+    "platform_db": Provide(provide_platform_db),
+    "clinic": Provide(provide_clinic),
+    "clinic_db": Provide(provide_clinic_db),
+}

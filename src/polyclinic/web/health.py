@@ -1,0 +1,56 @@
+"""Liveness and readiness, on every host."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from litestar import Controller, Response, get
+from sqlalchemy import text
+
+from polyclinic.web.envelope import Envelope, ok
+from polyclinic.web.state import Runtime
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class Readiness(msgspec.Struct):
+    database: str
+    redis: str
+
+
+class HealthController(Controller):
+    tags = ["health"]
+
+    @get("/health", summary="The process is up")
+    async def health(self) -> Envelope[dict[str, str]]:
+        return ok({"status": "up"})
+
+    @get("/ready", summary="The database and Redis answer")
+    async def ready(self, runtime: Runtime) -> Response[Envelope[Readiness]]:
+        database = await _check(self._database(runtime))
+        redis = (
+            await _check(runtime.redis.ping()) if runtime.redis is not None else "not configured"
+        )
+        ready = database == "ok" and redis in ("ok", "not configured")
+        status = 200 if ready else 503
+        envelope = Envelope(
+            data=Readiness(database=database, redis=redis),
+            status_code=status,
+            success=ready,
+            message="Ready" if ready else "Not ready",
+        )
+        return Response(envelope, status_code=status)
+
+    @staticmethod
+    async def _database(runtime: Runtime) -> None:
+        async with runtime.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+
+async def _check(probe: object) -> str:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "ok"
