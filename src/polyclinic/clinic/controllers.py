@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.clinic.schemas import ClinicPublic
@@ -17,7 +18,7 @@ class ClinicController(Controller):
 
     @get("/", summary="The clinic at this address (public)")
     async def get_clinic(
-        self, clinic: TenantInfo, clinic_db: AsyncSession
+        self, clinic: NamedDependency[TenantInfo], clinic_db: NamedDependency[AsyncSession]
     ) -> Envelope[ClinicPublic]:
         profile = await ClinicProfiles(clinic_db).get()
         return ok(ClinicPublic(name=profile.name, subdomain=clinic.slug, timezone=profile.timezone))

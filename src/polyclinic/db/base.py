@@ -8,7 +8,7 @@ import uuid
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, declarative_mixin, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 shared_registry = create_registry()
 tenant_registry = create_registry()
@@ -36,12 +36,10 @@ class TenantBase(CommonTableAttributes, AsyncAttrs, DeclarativeBase):
     metadata = tenant_metadata
 
 
-@declarative_mixin
 class UUIDKey:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4, sort_order=-100)
 
 
-@declarative_mixin
 class Timestamps:
     created_at: Mapped[datetime.datetime] = mapped_column(
         DateTimeUTC(timezone=True), default=utcnow, sort_order=3000

@@ -6,7 +6,8 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,7 +46,10 @@ class PlatformAuthController(Controller):
 
     @post("/login", status_code=HTTP_200_OK, summary="Sign in as a super-admin")
     async def login(
-        self, data: LoginRequest, platform_db: AsyncSession, runtime: Runtime
+        self,
+        data: JSONBody[LoginRequest],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[AccessToken]:
         user = await PlatformUsers(platform_db).authenticate(data.email, data.password)
         token = runtime.signer.issue(user.id, PLATFORM_AUDIENCE, role="super_admin")
@@ -59,7 +63,9 @@ class ClinicsController(Controller):
     security = [{"BearerToken": []}]
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a clinic")
-    async def create_clinic(self, data: ClinicCreate, runtime: Runtime) -> Envelope[ClinicOut]:
+    async def create_clinic(
+        self, data: JSONBody[ClinicCreate], runtime: NamedDependency[Runtime]
+    ) -> Envelope[ClinicOut]:
         provisioner = Provisioner(runtime.engine, runtime.settings)
         tenant = await provisioner.create(
             NewClinic(
@@ -75,11 +81,11 @@ class ClinicsController(Controller):
     @get("/", summary="List clinics")
     async def list_clinics(
         self,
-        platform_db: AsyncSession,
-        runtime: Runtime,
-        status: TenantStatus | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 20,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+        status: FromQuery[TenantStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> PagedEnvelope[ClinicOut]:
         registry = ClinicRegistry(platform_db, runtime.resolver)
         tenants, total = await registry.list(status=status, limit=limit, offset=offset)
@@ -87,27 +93,38 @@ class ClinicsController(Controller):
 
     @get("/{clinic_id:uuid}", summary="Get a clinic")
     async def get_clinic(
-        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[ClinicOut]:
         tenant = await ClinicRegistry(platform_db, runtime.resolver).get(clinic_id)
         return ok(clinic_out(tenant))
 
     @post("/{clinic_id:uuid}/suspend", status_code=HTTP_200_OK, summary="Suspend a clinic")
     async def suspend_clinic(
-        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[ClinicOut]:
         tenant = await ClinicRegistry(platform_db, runtime.resolver).suspend(clinic_id)
         return ok(clinic_out(tenant), "Clinic suspended")
 
     @post("/{clinic_id:uuid}/reactivate", status_code=HTTP_200_OK, summary="Reactivate a clinic")
     async def reactivate_clinic(
-        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[ClinicOut]:
         tenant = await ClinicRegistry(platform_db, runtime.resolver).reactivate(clinic_id)
         return ok(clinic_out(tenant), "Clinic reactivated")
 
     @post("/{clinic_id:uuid}/retry", status_code=HTTP_200_OK, summary="Retry a failed provisioning")
-    async def retry_clinic(self, clinic_id: uuid.UUID, runtime: Runtime) -> Envelope[ClinicOut]:
+    async def retry_clinic(
+        self, clinic_id: FromPath[uuid.UUID], runtime: NamedDependency[Runtime]
+    ) -> Envelope[ClinicOut]:
         tenant = await Provisioner(runtime.engine, runtime.settings).build(clinic_id)
         runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic provisioned")
@@ -118,7 +135,10 @@ class ClinicsController(Controller):
         summary="Delete a clinic (soft; `polyclinic tenants purge` removes its data)",
     )
     async def delete_clinic(
-        self, clinic_id: uuid.UUID, platform_db: AsyncSession, runtime: Runtime
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[ClinicOut]:
         tenant = await ClinicRegistry(platform_db, runtime.resolver).delete(clinic_id)
         return ok(clinic_out(tenant), "Clinic deleted")

@@ -49,7 +49,7 @@ class Tenant(UUIDKey, Timestamps, SharedBase):
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     purged_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
-    domains: Mapped[list[Domain]] = relationship(back_populates="tenant", lazy="noload")
+    domains: Mapped[list[Domain]] = relationship(back_populates="tenant", lazy="raise")
 
 
 class Domain(UUIDKey, Timestamps, SharedBase):
@@ -62,4 +62,4 @@ class Domain(UUIDKey, Timestamps, SharedBase):
     host: Mapped[str] = mapped_column(String(253), unique=True)
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    tenant: Mapped[Tenant] = relationship(back_populates="domains", lazy="noload")
+    tenant: Mapped[Tenant] = relationship(back_populates="domains", lazy="raise")

@@ -9,7 +9,6 @@ and leaves nothing that blocks a retry.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ from polyclinic.clinic.models import ClinicProfile
 from polyclinic.config import Settings, to_libpq_url
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session, quote_ident
-from polyclinic.errors import Conflict, DomainError, FieldError, NotFound, Unavailable
+from polyclinic.errors import Conflict, DomainError, FieldError, NotFound
+from polyclinic.tenancy.archive import dump_schema
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.naming import check_subdomain, check_timezone, schema_name_for
@@ -199,21 +199,13 @@ class Provisioner:
         tenant = await load_tenant(self.engine, tenant_id)
         if tenant.status != TenantStatus.DELETED or tenant.purged_at is not None:
             raise Conflict("Only a deleted clinic that is not yet purged can be purged")
-        await asyncio.to_thread(archive_dir.mkdir, parents=True, exist_ok=True)
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         archive = archive_dir / f"{tenant.slug}-{tenant.schema_name}-{stamp}.dump"
-        dump = await asyncio.create_subprocess_exec(
-            "pg_dump",
-            "--format=custom",
-            f"--schema={tenant.schema_name}",
-            f"--file={archive}",
-            f"--dbname={to_libpq_url(self.settings.database_url)}",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+        async with self.engine.connect() as connection:
+            version = int(await connection.scalar(text("SHOW server_version_num")) or 0)
+        await dump_schema(
+            to_libpq_url(self.settings.database_url), tenant.schema_name, version // 10000, archive
         )
-        _, stderr = await dump.communicate()
-        if dump.returncode != 0:
-            raise Unavailable(f"pg_dump failed, nothing was dropped: {stderr.decode()[:300]}")
         await self._drop_schema(tenant.schema_name, tenant.db_role)
         async with self.engine.begin() as connection:
             await connection.execute(delete(Domain).where(Domain.tenant_id == tenant_id))

@@ -30,7 +30,7 @@ class ClinicRegistry:
         filters: list = [LimitOffset(limit=limit, offset=offset), OrderBy("created_at", "desc")]
         if status is not None:
             filters.append(Tenant.status == status)
-        tenants, total = await self.repository.list_and_count(*filters)
+        tenants, total = await self.repository.get_many_and_count(*filters)
         return list(tenants), total
 
     async def get(self, tenant_id: uuid.UUID) -> Tenant:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.session import clinic_session, platform_session
@@ -31,7 +31,9 @@ async def provide_clinic(request: Request) -> TenantInfo:
     return request.scope["state"]["tenant"]  # type: ignore[no-any-return]
 
 
-async def provide_clinic_db(state: State, clinic: TenantInfo) -> AsyncIterator[AsyncSession]:
+async def provide_clinic_db(
+    state: State, clinic: NamedDependency[TenantInfo]
+) -> AsyncIterator[AsyncSession]:
     """A session for this clinic only; committed by the service, rolled back if left open."""
     async with clinic_session(runtime_of(state).engine, clinic) as session:
         yield session

@@ -6,6 +6,7 @@ import asyncio
 
 import msgspec
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from sqlalchemy import text
 
 from polyclinic.web.envelope import Envelope, ok
@@ -27,7 +28,7 @@ class HealthController(Controller):
         return ok({"status": "up"})
 
     @get("/ready", summary="The database and Redis answer")
-    async def ready(self, runtime: Runtime) -> Response[Envelope[Readiness]]:
+    async def ready(self, runtime: NamedDependency[Runtime]) -> Response[Envelope[Readiness]]:
         database = await _check(self._database(runtime))
         redis = (
             await _check(runtime.redis.ping()) if runtime.redis is not None else "not configured"
@@ -43,7 +44,7 @@ class HealthController(Controller):
         return Response(envelope, status_code=status)
 
     @staticmethod
-    async def _database(runtime: Runtime) -> None:
+    async def _database(runtime: NamedDependency[Runtime]) -> None:
         async with runtime.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 

@@ -1,0 +1,61 @@
+"""Archiving a clinic schema with a pg_dump that can read the server it talks to."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from polyclinic.errors import Unavailable
+
+
+def _major(binary: str) -> int | None:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    match = re.search(r"(\d+)(?:\.\d+)?", out.stdout)
+    return int(match.group(1)) if match else None
+
+
+def _candidates() -> list[str]:
+    found = [shutil.which("pg_dump")]
+    try:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        found.append(str(Path(POSTGRES_BIN_PATH) / "pg_dump"))
+    except ImportError:
+        pass
+    found += sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
+    return [c for c in found if c]
+
+
+@cache
+def pg_dump_for(server_major: int) -> str:
+    """pg_dump refuses servers newer than itself: take one at least as new."""
+    for binary in _candidates():
+        major = _major(binary)
+        if major is not None and major >= server_major:
+            return binary
+    raise Unavailable(f"No pg_dump for PostgreSQL {server_major} was found; install one")
+
+
+async def dump_schema(libpq_url: str, schema: str, server_major: int, target: Path) -> None:
+    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+    binary = await asyncio.to_thread(pg_dump_for, server_major)
+    process = await asyncio.create_subprocess_exec(
+        binary,
+        "--format=custom",
+        f"--schema={schema}",
+        f"--file={target}",
+        f"--dbname={libpq_url}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    if process.returncode != 0:
+        raise Unavailable(f"pg_dump failed, nothing was dropped: {stderr.decode()[:300]}")

@@ -1,0 +1,185 @@
+"""Fixtures: a throwaway database on a real PostgreSQL, the app, and clinics in it.
+
+The server is DATABASE_URL's when set, else the embedded PostgreSQL that `polyclinic dev`
+uses. Each run creates its own database and drops it, with the clinic roles it made.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from polyclinic.app import create_app
+from polyclinic.config import Settings, load_settings, to_sqlalchemy_url
+from polyclinic.db.engine import create_app_engine, create_sync_engine
+from polyclinic.db.migrations import upgrade_shared
+from polyclinic.tenancy.models import Tenant
+from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+
+BASE_DOMAIN = "clinics.test"
+PLATFORM_HOST = f"admin.{BASE_DOMAIN}"
+TRUSTED_PROXY = "10.9.8.7"
+ADMIN_EMAIL = "root@platform.test"
+ADMIN_PASSWORD = "a-long-test-password"
+
+
+def _server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return to_sqlalchemy_url(url)
+    from polyclinic.dev import embedded_postgres_url
+
+    return to_sqlalchemy_url(embedded_postgres_url(Path("var/pgdata-test"), "postgres"))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    server = make_url(_server_url())
+    name = f"polyclinic_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = server.set(database=name).render_as_string(hide_password=False)
+    yield url
+    test_db = create_engine(url)
+    with test_db.connect() as connection:
+        roles = connection.execute(text("SELECT db_role FROM platform.tenants")).scalars().all()
+        roles += (
+            connection.execute(
+                text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'bench_clinic_%'")
+            )
+            .scalars()
+            .all()
+        )
+    test_db.dispose()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        existing = set(connection.execute(text("SELECT rolname FROM pg_roles")).scalars().all())
+        for role in roles:
+            if role in existing:
+                connection.exec_driver_sql(f'DROP ROLE "{role}"')
+    admin.dispose()
+
+
+def make_settings(database_url: str, **overrides: str) -> Settings:
+    environ = {
+        "DATABASE_URL": database_url,
+        "BASE_DOMAIN": BASE_DOMAIN,
+        "JWT_SIGNING_KEY": "test-signing-key-" + "x" * 32,
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "TRUSTED_PROXIES": TRUSTED_PROXY,
+        "TENANT_CACHE_TTL": "60",
+        "DB_POOL_SIZE": "5",
+        "ENVIRONMENT": "test",
+        **overrides,
+    }
+    return load_settings(environ)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    settings = make_settings(database_url)
+    engine = create_sync_engine(settings, pool_size=1)
+    upgrade_shared(engine)
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_app_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def provisioner(engine: AsyncEngine, settings: Settings) -> Provisioner:
+    return Provisioner(engine, settings)
+
+
+def unique_subdomain(prefix: str = "c") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def create_clinic(provisioner: Provisioner, name: str | None = None) -> Tenant:
+    subdomain = unique_subdomain()
+    return await provisioner.create(
+        NewClinic(name or f"Clinic {subdomain}", subdomain, "Europe/Berlin", f"a@{subdomain}.test")
+    )
+
+
+@pytest.fixture
+async def two_clinics(provisioner: Provisioner) -> tuple[Tenant, Tenant]:
+    return (
+        await create_clinic(provisioner, "Riverside Clinic"),
+        await create_clinic(provisioner, "Hilltop Clinic"),
+    )
+
+
+class Client:
+    """An HTTP client on the ASGI app that sends each request to a chosen host."""
+
+    def __init__(self, app: object, client_ip: str = "192.0.2.10") -> None:
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))  # type: ignore[arg-type]
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async def request(self, method: str, path: str, host: str, **kwargs: object) -> httpx.Response:
+        headers = {"host": host, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+        return await self.http.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    async def platform(
+        self, method: str, path: str, token: str | None = None, **kwargs: object
+    ) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return await self.request(method, path, PLATFORM_HOST, headers=headers, **kwargs)
+
+    async def clinic(
+        self, subdomain: str, path: str = "/api/v1/clinic", **kwargs: object
+    ) -> httpx.Response:
+        return await self.request("GET", path, f"{subdomain}.{BASE_DOMAIN}", **kwargs)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[object]:
+    app = create_app(settings)
+    yield app
+    runtime = app.state.runtime
+    await runtime.engine.dispose()
+    if runtime.redis is not None:
+        await runtime.redis.aclose()
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[Client]:
+    client = Client(app)
+    yield client
+    await client.http.aclose()
+
+
+@pytest.fixture(scope="session")
+async def super_admin(settings: Settings) -> tuple[str, str]:
+    from polyclinic.db.session import platform_session
+    from polyclinic.platform.services import PlatformUsers
+
+    engine = create_app_engine(settings, pool_size=1)
+    async with platform_session(engine) as session:
+        await PlatformUsers(session).create_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+    await engine.dispose()
+    return ADMIN_EMAIL, ADMIN_PASSWORD
+
+
+@pytest.fixture
+async def admin_token(client: Client, super_admin: tuple[str, str]) -> str:
+    email, password = super_admin
+    response = await client.platform(
+        "POST", "/platform/v1/auth/login", json={"email": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["accessToken"]
