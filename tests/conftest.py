@@ -137,7 +137,9 @@ class Client:
     async def platform(
         self, method: str, path: str, token: str | None = None, **kwargs: object
     ) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
+        headers = dict(kwargs.pop("headers", {}))  # type: ignore[call-overload]
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         return await self.request(method, path, PLATFORM_HOST, headers=headers, **kwargs)
 
     async def clinic(

@@ -226,3 +226,7 @@ class PolyclinicCLIPlugin(CLIPluginProtocol):
     def on_cli_init(self, cli: click.Group) -> None:
         for command in (db, tenants, platform):
             cli.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Super-admin sign-in and the tokens that guard the platform API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+from polyclinic.config import Settings
+from polyclinic.identity.passwords import hash_password, verify_password
+from polyclinic.identity.tokens import PLATFORM_AUDIENCE, TokenSigner
+from tests.conftest import Client
+
+
+def test_passwords_are_argon2id_and_verify() -> None:
+    encoded = hash_password("correct horse battery")
+    assert encoded.startswith("$argon2id$")
+    assert verify_password("correct horse battery", encoded)
+    assert not verify_password("wrong horse battery", encoded)
+    assert not verify_password("anything", None)
+
+
+async def test_login_returns_a_short_lived_bearer_token(
+    client: Client, super_admin: tuple[str, str], settings: Settings
+) -> None:
+    email, password = super_admin
+    response = await client.platform(
+        "POST", "/platform/v1/auth/login", json={"email": email.upper(), "password": password}
+    )
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["tokenType"] == "Bearer"
+    assert data["expiresIn"] == settings.access_token_ttl
+    header = json.loads(base64.urlsafe_b64decode(data["accessToken"].split(".")[0] + "=="))
+    assert header["kid"] == settings.jwt_key_id and header["alg"] == "HS256"
+    listed = await client.platform("GET", "/platform/v1/clinics", data["accessToken"])
+    assert listed.status_code == 200
+
+
+async def test_wrong_password_and_unknown_email_get_the_same_401(
+    client: Client, super_admin: tuple[str, str]
+) -> None:
+    email, _ = super_admin
+    wrong = await client.platform(
+        "POST", "/platform/v1/auth/login", json={"email": email, "password": "not it at all"}
+    )
+    unknown = await client.platform(
+        "POST", "/platform/v1/auth/login", json={"email": "who@where.test", "password": "x" * 14}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert "accessToken" not in wrong.text
+
+
+async def test_bad_tokens_are_401(
+    client: Client, settings: Settings, super_admin: tuple[str, str]
+) -> None:
+    signer = TokenSigner(settings)
+    good = signer.issue(uuid.uuid4(), PLATFORM_AUDIENCE)
+    head, body, signature = good.split(".")
+    now = int(time.time())
+    claims = {"sub": str(uuid.uuid4()), "aud": PLATFORM_AUDIENCE, "iat": now, "exp": now + 60}
+    unsigned = (
+        base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+        + "."
+        + base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        + "."
+    )
+    other_key = OctKey.import_key(
+        b"another-key-another-key-another-key!!", {"kid": settings.jwt_key_id}
+    )
+    wrong_key = jwt.encode({"alg": "HS256", "kid": settings.jwt_key_id}, claims, other_key)
+    expired = jwt.encode(
+        {"alg": "HS256", "kid": settings.jwt_key_id},
+        {**claims, "iat": now - 3600, "exp": now - 1800},
+        OctKey.import_key(settings.jwt_signing_key.encode()),
+    )
+    clinic_audience = signer.issue(uuid.uuid4(), f"clinic:{uuid.uuid4()}")
+    tampered = f"{head}.{body[:-2]}xx.{signature}"
+    for token in ["", "garbage", tampered, unsigned, wrong_key, expired, clinic_audience, good]:
+        response = await client.platform("GET", "/platform/v1/clinics", token or None)
+        assert response.status_code == 401, token
+        assert response.json()["success"] is False
+
+
+def test_create_admin_command(settings: Settings, database_url: str) -> None:
+    from click.testing import CliRunner
+
+    from polyclinic.cli import main
+
+    env = {
+        "DATABASE_URL": database_url,
+        "BASE_DOMAIN": settings.base_domain,
+        "JWT_SIGNING_KEY": settings.jwt_signing_key,
+    }
+    email = f"ops-{uuid.uuid4().hex[:6]}@platform.test"
+    runner = CliRunner()
+    created = runner.invoke(
+        main,
+        ["platform", "create-admin", "--email", email, "--password", "long-enough-pass"],
+        env=env,
+    )
+    again = runner.invoke(
+        main,
+        ["platform", "create-admin", "--email", email, "--password", "long-enough-pass"],
+        env=env,
+    )
+    short = runner.invoke(
+        main, ["platform", "create-admin", "--email", "x" + email, "--password", "short"], env=env
+    )
+
+    assert created.exit_code == 0, created.output
+    assert again.exit_code != 0 and "already exists" in again.output
+    assert short.exit_code != 0 and "at least 12" in short.output
