@@ -33,7 +33,9 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("clinic_profile", sa.Column("phone", sa.String(40), nullable=True))
     op.create_index("ix_clinic_profile_phone", "clinic_profile", ["phone"])
-    op.create_check_constraint("ck_clinic_profile_short_name", "clinic_profile", "length(name) <= 60")
+    op.create_check_constraint(
+        "ck_clinic_profile_short_name", "clinic_profile", "length(name) <= 60"
+    )
 
 
 def downgrade() -> None:

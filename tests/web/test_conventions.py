@@ -104,3 +104,28 @@ async def test_openapi_covers_every_route(app: Litestar, client: Client) -> None
     assert routes <= documented, routes - documented
     page = await client.request("GET", "/schema", PLATFORM_HOST)
     assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+async def test_tls_is_allowed_only_for_live_clinic_hosts(
+    client: Client, two_clinics: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = two_clinics
+    known = await client.request("GET", f"/tls/allowed?domain={a.slug}.{BASE_DOMAIN}", "api")
+    unknown = await client.request("GET", "/tls/allowed?domain=evil.example", "api")
+    assert known.status_code == 200
+    assert unknown.status_code == 404
+
+
+def test_env_example_documents_every_setting() -> None:
+    from pathlib import Path
+
+    import msgspec
+
+    from polyclinic.config import Settings
+
+    documented = {
+        line.split("=", 1)[0]
+        for line in (Path(__file__).parents[2] / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert documented == {f.name.upper() for f in msgspec.structs.fields(Settings)}

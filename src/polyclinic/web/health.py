@@ -7,8 +7,12 @@ import asyncio
 import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from sqlalchemy import text
 
+from polyclinic.errors import NotFound
+from polyclinic.tenancy.models import TenantStatus
+from polyclinic.tenancy.resolver import normalize_host
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.state import Runtime
 
@@ -42,6 +46,19 @@ class HealthController(Controller):
             message="Ready" if ready else "Not ready",
         )
         return Response(envelope, status_code=status)
+
+    @get(
+        "/tls/allowed",
+        summary="Whether the proxy may get a certificate for this host (on-demand TLS)",
+    )
+    async def tls_allowed(
+        self, domain: FromQuery[str], runtime: NamedDependency[Runtime]
+    ) -> Envelope[dict[str, str]]:
+        host = normalize_host(domain)
+        tenant = await runtime.resolver.resolve(host)
+        if tenant is None or tenant.status in (TenantStatus.DELETED, TenantStatus.FAILED):
+            raise NotFound(f"{host} is not a clinic's domain")
+        return ok({"domain": host})
 
     @staticmethod
     async def _database(runtime: NamedDependency[Runtime]) -> None:
