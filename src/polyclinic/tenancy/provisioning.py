@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -37,6 +37,10 @@ _DROP_BATCH = 50
 
 class ProvisioningFailed(DomainError):
     status_code = 500
+
+
+class _SubdomainTaken(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -75,124 +79,158 @@ class Provisioner:
         return f"{subdomain}.{self.settings.base_domain}"
 
     async def create(self, clinic: NewClinic) -> Tenant:
-        """Register and build a clinic; a clinic left `failed` under this subdomain is retried."""
+        """Register and build a clinic in one transaction.
+
+        A clinic left `failed` under the same subdomain is taken up again (retried).
+        """
         check_subdomain(clinic.subdomain, self.settings.platform_subdomains)
         check_timezone(clinic.timezone)
+        tenant = self._new_tenant(clinic)
+        head, ddl = render_tenant_ddl(self.migrations)
+        try:
+            async with self.engine.begin() as connection:
+                try:
+                    async with connection.begin_nested():
+                        await self._register(connection, tenant)
+                except IntegrityError:
+                    raise _SubdomainTaken from None
+                await self._build_schema(connection, tenant, head, ddl)
+        except _SubdomainTaken:
+            return await self._resume_failed(clinic)
+        except Exception as exc:
+            await self._record_failure(tenant, exc, registered=False)
+            raise self._failed(tenant.id) from exc
+        return tenant
+
+    def _new_tenant(self, clinic: NewClinic) -> Tenant:
+        tenant_id = uuid.uuid4()
+        schema = schema_name_for(tenant_id)
+        now = utcnow()
+        return Tenant(
+            id=tenant_id,
+            slug=clinic.subdomain,
+            name=clinic.name,
+            schema_name=schema,
+            db_role=schema,
+            status=TenantStatus.PROVISIONING,
+            timezone=clinic.timezone,
+            admin_email=clinic.admin_email,
+            migration_failed=False,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def _register(self, connection: AsyncConnection, tenant: Tenant) -> None:
+        values = {c.key: getattr(tenant, c.key) for c in Tenant.__table__.columns}
+        await connection.execute(insert(Tenant).values(values))
+        await connection.execute(
+            insert(Domain).values(
+                id=uuid.uuid4(),
+                tenant_id=tenant.id,
+                host=self.primary_host(tenant.slug),
+                is_primary=True,
+                created_at=tenant.created_at,
+                updated_at=tenant.created_at,
+            )
+        )
+
+    async def _build_schema(
+        self, connection: AsyncConnection, tenant: Tenant, head: str, ddl: str
+    ) -> None:
+        """Role, schema, grants, tables at head, profile, then `active`: all or nothing."""
+        now = utcnow()
+        await connection.exec_driver_sql(
+            clinic_setup_sql(tenant.schema_name, tenant.db_role, ddl),
+            execution_options=NO_PARAMETERS,
+        )
+        translated = await connection.execution_options(
+            schema_translate_map={None: tenant.schema_name}
+        )
+        await translated.execute(
+            insert(ClinicProfile).values(
+                id=uuid.uuid4(),
+                name=tenant.name,
+                timezone=tenant.timezone,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await connection.execute(
+            update(Tenant)
+            .where(Tenant.id == tenant.id)
+            .values(
+                status=TenantStatus.ACTIVE,
+                schema_version=head,
+                last_error=None,
+                migration_failed=False,
+                updated_at=now,
+            )
+        )
+        tenant.status = TenantStatus.ACTIVE
+        tenant.schema_version = head
+        tenant.last_error = None
+        tenant.updated_at = now
+
+    async def _resume_failed(self, clinic: NewClinic) -> Tenant:
         async with self.engine.begin() as connection:
             existing = (
                 await connection.execute(
-                    select(Tenant.id, Tenant.status).where(Tenant.slug == clinic.subdomain)
-                )
-            ).first()
-            if existing is not None and existing.status != TenantStatus.FAILED:
-                raise _taken(clinic.subdomain)
-            if existing is None:
-                tenant_id = await self._register(connection, clinic)
-            else:
-                tenant_id = existing.id
-                await connection.execute(
                     update(Tenant)
-                    .where(Tenant.id == tenant_id)
+                    .where(Tenant.slug == clinic.subdomain, Tenant.status == TenantStatus.FAILED)
                     .values(
                         name=clinic.name,
                         timezone=clinic.timezone,
                         admin_email=clinic.admin_email,
-                        status=TenantStatus.PROVISIONING,
                         updated_at=utcnow(),
                     )
+                    .returning(Tenant.id)
                 )
-        return await self.build(tenant_id)
-
-    async def _register(self, connection: AsyncConnection, clinic: NewClinic) -> uuid.UUID:
-        tenant_id = uuid.uuid4()
-        schema = schema_name_for(tenant_id)
-        now = utcnow()
-        try:
-            async with connection.begin_nested():
-                await connection.execute(
-                    insert(Tenant).values(
-                        id=tenant_id,
-                        slug=clinic.subdomain,
-                        name=clinic.name,
-                        schema_name=schema,
-                        db_role=schema,
-                        status=TenantStatus.PROVISIONING,
-                        timezone=clinic.timezone,
-                        admin_email=clinic.admin_email,
-                        migration_failed=False,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await connection.execute(
-                    insert(Domain).values(
-                        id=uuid.uuid4(),
-                        tenant_id=tenant_id,
-                        host=self.primary_host(clinic.subdomain),
-                        is_primary=True,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:
-            raise _taken(clinic.subdomain) from None
-        return tenant_id
+            ).scalar_one_or_none()
+        if existing is None:
+            raise _taken(clinic.subdomain)
+        return await self.build(existing)
 
     async def build(self, tenant_id: uuid.UUID) -> Tenant:
-        """Create the clinic's role, schema and tables; retryable after a failure."""
+        """Create a registered clinic's role, schema and tables; retryable after a failure."""
         tenant = await load_tenant(self.engine, tenant_id)
         if tenant.status == TenantStatus.ACTIVE:
             return tenant
         if tenant.status not in (TenantStatus.PROVISIONING, TenantStatus.FAILED):
             raise Conflict(f"A {tenant.status} clinic cannot be provisioned again")
         head, ddl = render_tenant_ddl(self.migrations)
-        now = utcnow()
         try:
             async with self.engine.begin() as connection:
-                await connection.exec_driver_sql(
-                    clinic_setup_sql(tenant.schema_name, tenant.db_role, ddl),
-                    execution_options=NO_PARAMETERS,
-                )
-                translated = await connection.execution_options(
-                    schema_translate_map={None: tenant.schema_name}
-                )
-                await translated.execute(
-                    insert(ClinicProfile).values(
-                        id=uuid.uuid4(),
-                        name=tenant.name,
-                        timezone=tenant.timezone,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await connection.execute(
-                    update(Tenant)
-                    .where(Tenant.id == tenant_id)
-                    .values(
-                        status=TenantStatus.ACTIVE,
-                        schema_version=head,
-                        last_error=None,
-                        migration_failed=False,
-                        updated_at=now,
-                    )
-                )
+                await self._build_schema(connection, tenant, head, ddl)
         except Exception as exc:
-            logger.exception("provisioning clinic %s failed", tenant_id)
-            async with self.engine.begin() as connection:
+            await self._record_failure(tenant, exc, registered=True)
+            raise self._failed(tenant_id) from exc
+        return tenant
+
+    async def _record_failure(self, tenant: Tenant, exc: Exception, *, registered: bool) -> None:
+        """The clinic stays visible as `failed`, keeping its subdomain for the retry."""
+        logger.error("provisioning clinic %s failed", tenant.id, exc_info=exc)
+        error = type(exc).__name__
+        async with self.engine.begin() as connection:
+            if registered:
                 await connection.execute(
                     update(Tenant)
-                    .where(Tenant.id == tenant_id)
-                    .values(
-                        status=TenantStatus.FAILED,
-                        last_error=f"{type(exc).__name__}"[:1000],
-                        updated_at=utcnow(),
-                    )
+                    .where(Tenant.id == tenant.id)
+                    .values(status=TenantStatus.FAILED, last_error=error, updated_at=utcnow())
                 )
-            raise ProvisioningFailed(
-                f"Setting up clinic {tenant_id} failed and was rolled back; "
-                f"retry with POST /platform/v1/clinics/{tenant_id}/retry"
-            ) from exc
-        return await load_tenant(self.engine, tenant_id)
+                return
+            tenant.status, tenant.last_error = TenantStatus.FAILED, error
+            try:
+                async with connection.begin_nested():
+                    await self._register(connection, tenant)
+            except IntegrityError:
+                pass  # someone registered this subdomain meanwhile; nothing of ours to record
+
+    @staticmethod
+    def _failed(tenant_id: uuid.UUID) -> ProvisioningFailed:
+        return ProvisioningFailed(
+            f"Setting up clinic {tenant_id} failed and was rolled back; "
+            f"retry with POST /platform/v1/clinics/{tenant_id}/retry"
+        )
 
     async def purge(self, tenant_id: uuid.UUID, archive_dir: Path) -> Path:
         """Archive a deleted clinic's schema with pg_dump, then drop its tables, schema and role."""

@@ -1,0 +1,166 @@
+"""Shared set-up for the benchmarks: a throwaway database, settings, clinics, a bigger schema."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from polyclinic.config import Settings, load_settings, to_sqlalchemy_url  # noqa: E402
+from polyclinic.db.engine import create_sync_engine  # noqa: E402
+from polyclinic.db.migrations import upgrade_shared  # noqa: E402
+from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, tenant_head  # noqa: E402
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return to_sqlalchemy_url(url)
+    from polyclinic.dev import embedded_postgres_url
+
+    return to_sqlalchemy_url(embedded_postgres_url(ROOT / "var" / "pgdata", "postgres"))
+
+
+@contextmanager
+def bench_database(**overrides: str) -> Iterator[Settings]:
+    """A fresh database with the shared schemas; dropped afterwards with its clinic roles."""
+    server = make_url(server_url())
+    name = f"polyclinic_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = server.set(database=name).render_as_string(hide_password=False)
+    settings = load_settings(
+        {
+            "DATABASE_URL": url,
+            "BASE_DOMAIN": "clinics.bench",
+            "JWT_SIGNING_KEY": "bench-" + "k" * 40,
+            **overrides,
+        }
+    )
+    engine = create_sync_engine(settings, pool_size=1)
+    upgrade_shared(engine)
+    try:
+        yield settings
+    finally:
+        with engine.connect() as connection:
+            roles = connection.execute(text("SELECT db_role FROM platform.tenants")).scalars().all()
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+            for role in roles:
+                connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
+
+
+# Eleven more tables shaped like a clinic's (keys, foreign keys, indexes), so the schema has
+# the twelve tables the django-tenants figures were measured with.
+_EXTRA_TABLES = [
+    "patients", "practitioners", "services", "locations", "schedules", "appointments",
+    "encounters", "prescriptions", "invoices", "documents", "audit_events",
+]
+
+
+def twelve_table_tree(workdir: Path) -> Path:
+    tree = workdir / "tenants_migrations"
+    shutil.copytree(TENANT_MIGRATIONS, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    head = tenant_head()
+    body = []
+    previous = None
+    for table in _EXTRA_TABLES:
+        fk = (
+            f'sa.Column("{previous}_id", sa.Uuid(), sa.ForeignKey("{previous}.id"), index=True),'
+            if previous
+            else ""
+        )
+        body.append(
+            f'''    op.create_table(
+        "{table}",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False, server_default="active"),
+        sa.Column("notes", sa.Text()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        {fk}
+    )
+    op.create_index("ix_{table}_created_at", "{table}", ["created_at"])'''
+        )
+        previous = table
+    revision = f'''"""Eleven clinic-shaped tables for the benchmarks.
+
+Revision ID: bench12
+Revises: {head}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "bench12"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{chr(10).join(body)}
+
+
+def downgrade() -> None:
+    pass
+'''
+    (tree / "versions" / "29990101_bench12_clinic_tables.py").write_text(revision)
+    return tree
+
+
+@contextmanager
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="polyclinic-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def summary(samples_ms: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(samples_ms):6.1f} ms  p95 {percentile(samples_ms, 0.95):6.1f} ms"
+        f"  mean {statistics.fmean(samples_ms):6.1f} ms  (n={len(samples_ms)})"
+    )
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}"
+
+
+def server_version(settings: Settings) -> str:
+    engine = create_sync_engine(settings, pool_size=1)
+    with engine.connect() as connection:
+        version = connection.scalar(text("SHOW server_version"))
+    engine.dispose()
+    return f"PostgreSQL {version}"
