@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from litestar import Litestar
@@ -30,12 +32,13 @@ __all__ = ["create_app"]
 
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_app_engine(settings)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     return Runtime(
         settings=settings,
         engine=engine,
-        resolver=TenantResolver(engine, settings.tenant_cache_ttl),
+        resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis),
         signer=TokenSigner(settings),
-        redis=Redis.from_url(settings.redis_url) if settings.redis_url else None,
+        redis=redis,
     )
 
 
@@ -44,7 +47,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     logging.basicConfig(level=settings.log_level)
     runtime = build_runtime(settings)
 
+    listener: list[asyncio.Task[None]] = []
+
+    async def start_runtime() -> None:
+        listener.append(asyncio.create_task(runtime.resolver.listen()))
+
     async def close_runtime() -> None:
+        for task in listener:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if runtime.redis is not None:
             await runtime.redis.aclose()
         await runtime.engine.dispose()
@@ -65,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_request_id_header],
+        on_startup=[start_runtime],
         on_shutdown=[close_runtime],
         state=State({"runtime": runtime}),
         openapi_config=OpenAPIConfig(

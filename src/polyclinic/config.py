@@ -31,11 +31,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     )
     platform_subdomains: tuple[str, ...] = ("admin",)
     trusted_proxies: tuple[str, ...] = ()
-    tenant_cache_ttl: Seconds = 5
+    tenant_cache_ttl: Seconds = 30
     access_token_ttl: Seconds = 900
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
-    db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 2000
+    db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 500
     db_pool_recycle: Seconds = 1800
     archive_dir: str = "var/archive"
     log_level: Annotated[str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"

@@ -135,3 +135,32 @@ async def test_forwarded_host_is_ignored_from_untrusted_clients(
     assert spoofed.json()["data"]["name"] == a.name
     assert proxied.status_code == 200
     assert proxied.json()["data"]["name"] == b.name
+
+
+async def test_a_suspension_reaches_every_process_at_once(
+    settings: object, two_clinics: tuple[Tenant, Tenant], admin_token: str, client: Client
+) -> None:
+    """Another process that cached the clinic as active hears of the change through Redis."""
+    import asyncio
+
+    a, _ = two_clinics
+    other_app = create_app(settings)  # type: ignore[arg-type]
+    listening = asyncio.Event()
+    listener = asyncio.create_task(other_app.state.runtime.resolver.listen(listening))
+    await asyncio.wait_for(listening.wait(), 5)
+    other = Client(other_app)
+    assert (await other.clinic(a.slug)).status_code == 200
+
+    suspended = await client.platform("POST", f"/platform/v1/clinics/{a.id}/suspend", admin_token)
+    assert suspended.status_code == 200
+
+    statuses = []
+    for _ in range(50):
+        statuses.append((await other.clinic(a.slug)).status_code)
+        if statuses[-1] == 403:
+            break
+        await asyncio.sleep(0.02)
+    listener.cancel()
+    await other_app.state.runtime.engine.dispose()
+    await other_app.state.runtime.redis.aclose()
+    assert statuses[-1] == 403, statuses

@@ -75,7 +75,7 @@ class ClinicsController(Controller):
                 admin_email=data.admin_email.strip().lower(),
             )
         )
-        runtime.resolver.invalidate()
+        await runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic created", HTTP_201_CREATED)
 
     @get("/", summary="List clinics")
@@ -126,7 +126,7 @@ class ClinicsController(Controller):
         self, clinic_id: FromPath[uuid.UUID], runtime: NamedDependency[Runtime]
     ) -> Envelope[ClinicOut]:
         tenant = await Provisioner(runtime.engine, runtime.settings).build(clinic_id)
-        runtime.resolver.invalidate()
+        await runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic provisioned")
 
     @delete(

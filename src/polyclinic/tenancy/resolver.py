@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
+import logging
 import time
 
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,6 +16,8 @@ from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Domain, Tenant
 
 _MAX_ENTRIES = 50_000
+INVALIDATION_CHANNEL = "polyclinic:tenancy:invalidate"
+logger = logging.getLogger("polyclinic.tenancy")
 
 
 def normalize_host(raw: str) -> str:
@@ -39,9 +45,13 @@ class TrustedProxies:
 
 
 class TenantResolver:
-    def __init__(self, engine: AsyncEngine, ttl_seconds: float) -> None:
+    """Each process caches answers for `ttl_seconds`; a change made in any process clears
+    every process's cache at once through Redis pub/sub (without Redis, the TTL bounds it)."""
+
+    def __init__(self, engine: AsyncEngine, ttl_seconds: float, redis: Redis | None = None) -> None:
         self._engine = engine
         self._ttl = ttl_seconds
+        self._redis = redis
         self._cache: dict[str, tuple[float, TenantInfo | None]] = {}
 
     async def resolve(self, host: str) -> TenantInfo | None:
@@ -55,9 +65,35 @@ class TenantResolver:
         self._cache[host] = (now + self._ttl, tenant)
         return tenant
 
-    def invalidate(self) -> None:
-        """Forget everything; called in-process when a clinic's status or domains change."""
+    async def invalidate(self) -> None:
+        """Forget everything, here and in every other process (a clinic or domain changed)."""
         self._cache.clear()
+        if self._redis is not None:
+            try:
+                await self._redis.publish(INVALIDATION_CHANNEL, b"*")
+            except Exception:
+                logger.warning("could not broadcast a tenant cache invalidation; TTL applies")
+
+    async def listen(self, ready: asyncio.Event | None = None) -> None:
+        """Clear this process's cache whenever another process announces a change."""
+        if self._redis is None:
+            return
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(INVALIDATION_CHANNEL)
+                    self._cache.clear()  # anything may have changed while unsubscribed
+                    if ready is not None:
+                        ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._cache.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("tenant cache listener lost Redis; retrying")
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(1)
 
     async def _lookup(self, host: str) -> TenantInfo | None:
         query = (

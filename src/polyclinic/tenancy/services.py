@@ -65,5 +65,5 @@ class ClinicRegistry:
             tenant.deleted_at = utcnow()
         tenant = await self.repository.update(tenant)
         await self.session.commit()
-        self.resolver.invalidate()
+        await self.resolver.invalidate()
         return tenant
