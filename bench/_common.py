@@ -68,8 +68,17 @@ def bench_database(**overrides: str) -> Iterator[Settings]:
 # Eleven more tables shaped like a clinic's (keys, foreign keys, indexes), so the schema has
 # the twelve tables the django-tenants figures were measured with.
 _EXTRA_TABLES = [
-    "patients", "practitioners", "services", "locations", "schedules", "appointments",
-    "encounters", "prescriptions", "invoices", "documents", "audit_events",
+    "patients",
+    "practitioners",
+    "services",
+    "locations",
+    "schedules",
+    "appointments",
+    "encounters",
+    "prescriptions",
+    "invoices",
+    "documents",
+    "audit_events",
 ]
 
 
@@ -136,7 +145,7 @@ def workdir() -> Iterator[Path]:
 
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def summary(samples_ms: list[float]) -> str:

@@ -61,9 +61,14 @@ def direct_baseline(settings: Settings, count: int) -> float:
     """Seconds to apply the same DDL directly to `count` fresh schemas of the same shape."""
     engine = create_sync_engine(settings, pool_size=1)
     with engine.connect() as connection:
-        schemas = connection.execute(
-            text("SELECT schema_name FROM platform.tenants ORDER BY slug LIMIT :n"), {"n": count}
-        ).scalars().all()
+        schemas = (
+            connection.execute(
+                text("SELECT schema_name FROM platform.tenants ORDER BY slug LIMIT :n"),
+                {"n": count},
+            )
+            .scalars()
+            .all()
+        )
     started = time.perf_counter()
     with engine.connect() as connection:
         for schema in schemas:
@@ -87,8 +92,10 @@ def main() -> None:
         tree = twelve_table_tree(tmp)
         started = time.perf_counter()
         asyncio.run(provision(settings, tree, args.clinics))
-        print(f"{args.clinics} clinics at {tenant_head(tree)} (12 tables), "
-              f"made in {time.perf_counter() - started:.1f} s")
+        print(
+            f"{args.clinics} clinics at {tenant_head(tree)} (12 tables), "
+            f"made in {time.perf_counter() - started:.1f} s"
+        )
         (tree / "versions" / "29990102_bench13_reference.py").write_text(REVISION)
         tenant_script.cache_clear()  # the release brings a new head
 
@@ -106,11 +113,15 @@ def main() -> None:
         per_clinic = migrate_s * 1000 / args.clinics
         baseline_per = baseline_s * 1000 / args.clinics
         print(f"machine: {machine()}; {server_version(settings)}")
-        print(f"migrate {args.clinics} clinics, --jobs {args.jobs}: {migrate_s:6.2f} s wall "
-              f"({per_clinic:.1f} ms per clinic; target <= 10 s)")
+        print(
+            f"migrate {args.clinics} clinics, --jobs {args.jobs}: {migrate_s:6.2f} s wall "
+            f"({per_clinic:.1f} ms per clinic; target <= 10 s)"
+        )
         print(f"nothing to do over {args.clinics} clinics:  {idle_s:6.2f} s wall (target <= 1 s)")
-        print(f"baseline, same DDL direct, 1 connection: {baseline_s:6.2f} s "
-              f"({baseline_per:.1f} ms per clinic)")
+        print(
+            f"baseline, same DDL direct, 1 connection: {baseline_s:6.2f} s "
+            f"({baseline_per:.1f} ms per clinic)"
+        )
         print(f"ratio runner/direct: {migrate_s / baseline_s:.2f}x")
 
 

@@ -35,8 +35,10 @@ async def run(clinics: int, present: int) -> None:
         started = time.perf_counter()
         for _ in range(present):
             await provisioner.create(new("p"))
-        print(f"{present} clinics present ({tables} tables each), "
-              f"made in {time.perf_counter() - started:.1f} s")
+        print(
+            f"{present} clinics present ({tables} tables each), "
+            f"made in {time.perf_counter() - started:.1f} s"
+        )
 
         provision_ms: list[float] = []
         floor_ms: list[float] = []
@@ -59,7 +61,10 @@ async def run(clinics: int, present: int) -> None:
         print(f"machine: {machine()}; {server_version(settings)}; head {head}")
         print(f"provision ({clinics} clinics): {summary(provision_ms)}")
         print(f"floor, DDL alone:            {summary(floor_ms)}")
-        print(f"ratio provision/floor at p50: {p50 / floor_p50:.2f}x  (target <= 2x, p50 <= 50 ms, p95 <= 100 ms)")
+        print(
+            f"ratio provision/floor at p50: {p50 / floor_p50:.2f}x"
+            "  (target <= 2x, p50 <= 50 ms, p95 <= 100 ms)"
+        )
 
 
 def main() -> None:

@@ -62,7 +62,9 @@ def build_app(settings: Settings, plain_schema: str) -> object:
     return app
 
 
-async def throughput(app: object, hosts: list[str], path: str, requests: int, workers: int) -> float:
+async def throughput(
+    app: object, hosts: list[str], path: str, requests: int, workers: int
+) -> float:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     cycle = itertools.cycle(hosts)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -71,7 +73,9 @@ async def throughput(app: object, hosts: list[str], path: str, requests: int, wo
             for _ in range(count):
                 response = await client.get(path, headers={"host": next(cycle)})
                 if response.status_code != 200:
-                    raise RuntimeError(f"{path} on {response.request.headers['host']}: {response.text}")
+                    raise RuntimeError(
+                        f"{path} on {response.request.headers['host']}: {response.text}"
+                    )
 
         await asyncio.gather(*(worker(min(200, requests // workers)) for _ in range(workers)))
         started = time.perf_counter()
@@ -90,8 +94,9 @@ async def backend_memory(engine: AsyncEngine, connections: int) -> list[float]:
 
 async def run(args: argparse.Namespace) -> None:
     pool = args.concurrency
-    with bench_database(DB_POOL_SIZE=str(pool), DB_MAX_OVERFLOW="0",
-                        DB_CONNECTION_MAX_USES=str(args.max_uses)) as settings:
+    with bench_database(
+        DB_POOL_SIZE=str(pool), DB_MAX_OVERFLOW="0", DB_CONNECTION_MAX_USES=str(args.max_uses)
+    ) as settings:
         started = time.perf_counter()
         subdomains = await provision(settings, args.clinics)
         print(f"{args.clinics} clinics made in {time.perf_counter() - started:.1f} s")
@@ -104,14 +109,22 @@ async def run(args: argparse.Namespace) -> None:
             app = build_app(variant, plain_schema)
             engine = app.state.runtime.engine  # type: ignore[attr-defined]
             if recycle:
-                results["one"] = await throughput(app, hosts[:1], "/api/v1/clinic", args.requests, pool)
-                results["plain"] = await throughput(app, hosts[:1], "/bench/plain", args.requests, pool)
-            results[f"rr {label}"] = await throughput(app, hosts, "/api/v1/clinic", args.requests, pool)
+                results["one"] = await throughput(
+                    app, hosts[:1], "/api/v1/clinic", args.requests, pool
+                )
+                results["plain"] = await throughput(
+                    app, hosts[:1], "/bench/plain", args.requests, pool
+                )
+            results[f"rr {label}"] = await throughput(
+                app, hosts, "/api/v1/clinic", args.requests, pool
+            )
             results[f"mem {label}"] = await backend_memory(engine, pool)
             await engine.dispose()
 
         print(f"machine: {machine()}; {server_version(settings)}")
-        print(f"concurrency {pool}, pool {pool}, {args.requests} requests per run (in-process ASGI)")
+        print(
+            f"concurrency {pool}, pool {pool}, {args.requests} requests per run (in-process ASGI)"
+        )
         one, rr, plain = results["one"], results["rr recycling on"], results["plain"]
         print(f"round-robin over {args.clinics} clinics: {rr:8.0f} req/s")
         print(f"one clinic:                       {one:8.0f} req/s")
@@ -121,9 +134,12 @@ async def run(args: argparse.Namespace) -> None:
         print(f"round-robin, recycling off: {results['rr recycling off']:8.0f} req/s")
         for label in ("recycling on", "recycling off"):
             sizes = results[f"mem {label}"]
-            print(f"backend memory after round-robin, {label:<13} "
-                  f"(max uses {args.max_uses if label == 'recycling on' else 0}): "
-                  f"max {max(sizes):5.1f} MB, mean {sum(sizes) / len(sizes):5.1f} MB over {len(sizes)} backends")
+            print(
+                f"backend memory after round-robin, {label:<13} "
+                f"(max uses {args.max_uses if label == 'recycling on' else 0}): "
+                f"max {max(sizes):5.1f} MB, mean {sum(sizes) / len(sizes):5.1f} MB"
+                f" over {len(sizes)} backends"
+            )
 
 
 async def schema_of(settings: Settings, subdomain: str) -> str:

@@ -68,6 +68,29 @@ def run(host: str, port: int, workers: int) -> None:
     )
 
 
+@main.command()
+@click.option("--processes", default=2, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def worker(processes: int, threads: int) -> None:
+    """Run the background-job workers (dramatiq on Redis)."""
+    import os
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("REDIS_URL is required for background jobs")
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "polyclinic.worker.main",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+    ]
+    os.execv(sys.executable, command)
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -7,9 +7,10 @@ import contextlib
 import ipaddress
 import logging
 import time
+from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.tenancy.context import TenantInfo
@@ -96,29 +97,34 @@ class TenantResolver:
                     await asyncio.sleep(1)
 
     async def _lookup(self, host: str) -> TenantInfo | None:
-        query = (
-            select(
-                Tenant.id,
-                Tenant.slug,
-                Tenant.name,
-                Tenant.schema_name,
-                Tenant.db_role,
-                Tenant.status,
-                Tenant.timezone,
-            )
-            .join(Domain, Domain.tenant_id == Tenant.id)
-            .where(Domain.host == host)
+        query = TENANT_INFO_QUERY.join(Domain, Domain.tenant_id == Tenant.id).where(
+            Domain.host == host
         )
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        return TenantInfo(
-            id=row.id,
-            slug=row.slug,
-            name=row.name,
-            schema_name=row.schema_name,
-            db_role=row.db_role,
-            status=str(row.status),
-            timezone=row.timezone,
-        )
+        return tenant_info(row)
+
+
+TENANT_INFO_QUERY = select(
+    Tenant.id,
+    Tenant.slug,
+    Tenant.name,
+    Tenant.schema_name,
+    Tenant.db_role,
+    Tenant.status,
+    Tenant.timezone,
+)
+
+
+def tenant_info(row: Row[Any] | None) -> TenantInfo | None:
+    if row is None:
+        return None
+    return TenantInfo(
+        id=row.id,
+        slug=row.slug,
+        name=row.name,
+        schema_name=row.schema_name,
+        db_role=row.db_role,
+        status=str(row.status),
+        timezone=row.timezone,
+    )
