@@ -8,61 +8,38 @@ import shutil
 import statistics
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from polyclinic.config import Settings, load_settings, to_sqlalchemy_url  # noqa: E402
+from polyclinic.config import Settings, load_settings  # noqa: E402
 from polyclinic.db.engine import create_sync_engine  # noqa: E402
 from polyclinic.db.migrations import upgrade_shared  # noqa: E402
+from polyclinic.db.scratch import scratch_database  # noqa: E402
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, tenant_head  # noqa: E402
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return to_sqlalchemy_url(url)
-    from polyclinic.dev import embedded_postgres_url
-
-    return to_sqlalchemy_url(embedded_postgres_url(ROOT / "var" / "pgdata", "postgres"))
 
 
 @contextmanager
 def bench_database(**overrides: str) -> Iterator[Settings]:
     """A fresh database with the shared schemas; dropped afterwards with its clinic roles."""
-    server = make_url(server_url())
-    name = f"polyclinic_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
-    settings = load_settings(
-        {
-            "DATABASE_URL": url,
-            "BASE_DOMAIN": "clinics.bench",
-            "JWT_SIGNING_KEY": "bench-" + "k" * 40,
-            **overrides,
-        }
-    )
-    engine = create_sync_engine(settings, pool_size=1)
-    upgrade_shared(engine)
-    try:
-        yield settings
-    finally:
-        with engine.connect() as connection:
-            roles = connection.execute(text("SELECT db_role FROM platform.tenants")).scalars().all()
+    with scratch_database("polyclinic_bench") as url:
+        settings = load_settings(
+            {
+                "DATABASE_URL": url,
+                "BASE_DOMAIN": "clinics.bench",
+                "JWT_SIGNING_KEY": "bench-" + "k" * 40,
+                **overrides,
+            }
+        )
+        engine = create_sync_engine(settings, pool_size=1)
+        upgrade_shared(engine)
         engine.dispose()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-            for role in roles:
-                connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
-        admin.dispose()
+        yield settings
 
 
 # Eleven more tables shaped like a clinic's (keys, foreign keys, indexes), so the schema has

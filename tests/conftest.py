@@ -9,17 +9,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.app import create_app
-from polyclinic.config import Settings, load_settings, to_sqlalchemy_url
+from polyclinic.config import Settings, load_settings
 from polyclinic.db.engine import create_app_engine, create_sync_engine
 from polyclinic.db.migrations import upgrade_shared
+from polyclinic.db.scratch import scratch_database
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 
@@ -30,42 +29,10 @@ ADMIN_EMAIL = "root@platform.test"
 ADMIN_PASSWORD = "a-long-test-password"
 
 
-def _server_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return to_sqlalchemy_url(url)
-    from polyclinic.dev import embedded_postgres_url
-
-    return to_sqlalchemy_url(embedded_postgres_url(Path("var/pgdata-test"), "postgres"))
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    server = make_url(_server_url())
-    name = f"polyclinic_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
-    yield url
-    test_db = create_engine(url)
-    with test_db.connect() as connection:
-        roles = connection.execute(text("SELECT db_role FROM platform.tenants")).scalars().all()
-        roles += (
-            connection.execute(
-                text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'bench_clinic_%'")
-            )
-            .scalars()
-            .all()
-        )
-    test_db.dispose()
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        existing = set(connection.execute(text("SELECT rolname FROM pg_roles")).scalars().all())
-        for role in roles:
-            if role in existing:
-                connection.exec_driver_sql(f'DROP ROLE "{role}"')
-    admin.dispose()
+    with scratch_database("polyclinic_test") as url:
+        yield url
 
 
 def make_settings(database_url: str, **overrides: str) -> Settings:

@@ -15,21 +15,16 @@ from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_session, clinic_transaction, platform_session
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
+from polyclinic.tenancy.resolver import tenant_info
 from tests.conftest import Client
 
 SHARED_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
 def info(tenant: Tenant) -> TenantInfo:
-    return TenantInfo(
-        id=tenant.id,
-        slug=tenant.slug,
-        name=tenant.name,
-        schema_name=tenant.schema_name,
-        db_role=tenant.db_role,
-        status=str(tenant.status),
-        timezone=tenant.timezone,
-    )
+    bound = tenant_info(tenant)
+    assert bound is not None
+    return bound
 
 
 async def add_profile(engine: AsyncEngine, tenant: Tenant, name: str) -> None:

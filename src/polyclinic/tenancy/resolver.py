@@ -116,7 +116,7 @@ TENANT_INFO_QUERY = select(
 )
 
 
-def tenant_info(row: Row[Any] | None) -> TenantInfo | None:
+def tenant_info(row: Row[Any] | Tenant | None) -> TenantInfo | None:
     if row is None:
         return None
     return TenantInfo(
