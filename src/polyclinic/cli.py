@@ -143,6 +143,10 @@ def _migrate_tenants(settings: Settings, *, jobs: int, slug: str | None) -> bool
     )
     for clinic, error in report.failed.items():
         click.echo(f"FAILED {clinic}: {error}", err=True)
+    if report.ahead:
+        click.echo(
+            f"left alone, on revisions newer than this release: {', '.join(report.ahead)}", err=True
+        )
     return report.ok
 
 

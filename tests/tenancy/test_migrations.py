@@ -184,3 +184,16 @@ async def test_provisioned_schema_matches_one_built_by_migrations(
         with sync.begin() as connection:
             connection.exec_driver_sql("DROP SCHEMA migrated_from_scratch CASCADE")
         sync.dispose()
+
+
+async def test_clinics_on_a_newer_release_are_left_alone(
+    settings: Settings, engine: AsyncEngine, provisioner: Provisioner, next_tree: Path
+) -> None:
+    """Rolling back to an older release must not try to 'migrate' clinics ahead of it."""
+    ahead = await create_clinic(provisioner)
+    migrate_tenants(settings, jobs=1, slug=ahead.slug, location=next_tree)
+
+    report = migrate_tenants(settings, jobs=1, slug=ahead.slug)
+
+    assert report.ok and report.migrated == [] and report.ahead == [ahead.slug]
+    assert (await versions(engine, [ahead]))[ahead.slug] == ("t9001", "t9001", False)

@@ -132,22 +132,38 @@ class MigrationReport:
     head: str
     migrated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    ahead: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
 
-def tenants_behind(connection: Connection, head: str, slug: str | None = None) -> list[TenantRef]:
+def tenants_behind(
+    connection: Connection, location: Path, slug: str | None = None
+) -> tuple[list[TenantRef], list[str]]:
+    """(clinics on an older revision of this tree, subdomains on a revision it does not know).
+
+    A clinic on an unknown revision was migrated by a newer release; it is left alone.
+    """
+    script = tenant_script(location)
+    head = tenant_head(location)
+    older = [rev.revision for rev in script.walk_revisions() if rev.revision != head]
     query = (
-        select(Tenant.id, Tenant.slug, Tenant.schema_name)
+        select(Tenant.id, Tenant.slug, Tenant.schema_name, Tenant.schema_version)
         .where(Tenant.status.in_(MIGRATABLE_STATUSES))
         .where(Tenant.schema_version.is_distinct_from(head))
         .order_by(Tenant.slug)
     )
     if slug is not None:
         query = query.where(Tenant.slug == slug)
-    return [TenantRef(*row) for row in connection.execute(query)]
+    behind, ahead = [], []
+    for row in connection.execute(query):
+        if row.schema_version is None or row.schema_version in older:
+            behind.append(TenantRef(row.id, row.slug, row.schema_name))
+        else:
+            ahead.append(row.slug)
+    return behind, ahead
 
 
 def _migrate_one(engine: Engine, tenant: TenantRef, location: Path, head: str) -> str | None:
@@ -208,7 +224,7 @@ def migrate_tenants(
     engine = create_sync_engine(settings, pool_size=1)
     try:
         with engine.connect() as connection:
-            pending = tenants_behind(connection, head, slug)
+            pending, report.ahead = tenants_behind(connection, location, slug)
         if not pending:
             return report
         if jobs <= 1 or len(pending) == 1:
