@@ -18,7 +18,11 @@ from polyclinic.clinic.controllers import ClinicController
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.tokens import TokenSigner
-from polyclinic.platform.controllers import ClinicsController, PlatformAuthController
+from polyclinic.platform.controllers import (
+    ClinicDomainsController,
+    ClinicsController,
+    PlatformAuthController,
+)
 from polyclinic.tenancy.middleware import TenancyMiddleware
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.dependencies import DEPENDENCIES
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             PlatformAuthController,
             ClinicsController,
+            ClinicDomainsController,
             ClinicController,
         ],
         dependencies=DEPENDENCIES,

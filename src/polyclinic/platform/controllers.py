@@ -13,9 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.identity.tokens import PLATFORM_AUDIENCE
 from polyclinic.platform.guards import require_super_admin
-from polyclinic.platform.schemas import AccessToken, ClinicCreate, ClinicOut, LoginRequest
+from polyclinic.platform.schemas import (
+    AccessToken,
+    ClinicCreate,
+    ClinicOut,
+    DomainCreate,
+    DomainOut,
+    LoginRequest,
+)
 from polyclinic.platform.services import PlatformUsers
-from polyclinic.tenancy.models import Tenant, TenantStatus
+from polyclinic.tenancy.domains import ClinicDomains
+from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.tenancy.services import ClinicRegistry
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
@@ -142,3 +150,50 @@ class ClinicsController(Controller):
     ) -> Envelope[ClinicOut]:
         tenant = await ClinicRegistry(platform_db, runtime.resolver).delete(clinic_id)
         return ok(clinic_out(tenant), "Clinic deleted")
+
+
+def domain_out(domain: Domain) -> DomainOut:
+    return DomainOut(
+        id=domain.id, host=domain.host, is_primary=domain.is_primary, created_at=domain.created_at
+    )
+
+
+class ClinicDomainsController(Controller):
+    path = "/platform/v1/clinics/{clinic_id:uuid}/domains"
+    tags = ["platform: clinics"]
+    guards = [require_super_admin]
+    security = [{"BearerToken": []}]
+
+    @get("/", summary="A clinic's hosts")
+    async def list_domains(
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[list[DomainOut]]:
+        domains = ClinicDomains(platform_db, runtime.resolver, runtime.settings)
+        return ok([domain_out(d) for d in await domains.list(clinic_id)])
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Add a custom domain to a clinic")
+    async def add_domain(
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        data: JSONBody[DomainCreate],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[DomainOut]:
+        domains = ClinicDomains(platform_db, runtime.resolver, runtime.settings)
+        domain = await domains.add(clinic_id, data.host)
+        return ok(domain_out(domain), "Domain added", HTTP_201_CREATED)
+
+    @delete("/{domain_id:uuid}", status_code=HTTP_200_OK, summary="Remove a custom domain")
+    async def remove_domain(
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        domain_id: FromPath[uuid.UUID],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[None]:
+        domains = ClinicDomains(platform_db, runtime.resolver, runtime.settings)
+        await domains.remove(clinic_id, domain_id)
+        return ok(None, "Domain removed")

@@ -48,3 +48,16 @@ class ClinicOut(msgspec.Struct, rename="camel"):
     created_at: datetime.datetime
     updated_at: datetime.datetime
     deleted_at: datetime.datetime | None
+
+
+class DomainCreate(msgspec.Struct, rename="camel"):
+    host: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=253, examples=["book.riverside.example"])
+    ]
+
+
+class DomainOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    host: str
+    is_primary: bool
+    created_at: datetime.datetime
