@@ -42,6 +42,7 @@ def build_runtime(settings: Settings) -> Runtime:
         engine=engine,
         resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis),
         signer=TokenSigner(settings),
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
         redis=redis,
     )
 
@@ -76,9 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         plugins=[PolyclinicCLIPlugin()],
         middleware=[
-            TenancyMiddleware(
-                runtime.resolver, settings.platform_hosts, TrustedProxies(settings.trusted_proxies)
-            )
+            TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies)
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_request_id_header],

@@ -204,17 +204,26 @@ async def _purge(settings: Settings, slug: str | None, archive_dir: Path) -> Non
     )
     if slug:
         query = query.where(Tenant.slug == slug)
+    failures = 0
     try:
         async with engine.connect() as connection:
             targets = (await connection.execute(query)).all()
         provisioner = Provisioner(engine, settings)
         for tenant_id, tenant_slug in targets:
-            archive = await provisioner.purge(tenant_id, archive_dir)
-            click.echo(f"purged {tenant_slug}: archived to {archive}")
+            try:
+                archive = await provisioner.purge(tenant_id, archive_dir)
+            except Exception as exc:
+                failures += 1
+                click.echo(f"FAILED {tenant_slug}: {exc}", err=True)
+                continue
+            where = f"archived to {archive}" if archive else "it had no schema to archive"
+            click.echo(f"purged {tenant_slug}: {where}")
         if not targets:
             click.echo("no deleted clinics to purge")
     finally:
         await engine.dispose()
+    if failures:
+        raise click.ClickException(f"{failures} clinic(s) could not be purged")
 
 
 @main.group()

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.app import create_app
 from polyclinic.tenancy.models import Tenant
-from tests.conftest import BASE_DOMAIN, PLATFORM_HOST, Client, make_settings
+from tests.conftest import BASE_DOMAIN, PLATFORM_HOST, TRUSTED_PROXY, Client, make_settings
 
 
 async def test_every_response_carries_a_request_id(
@@ -106,14 +106,18 @@ async def test_openapi_covers_every_route(app: Litestar, client: Client) -> None
     assert page.status_code == 200 and "<html" in page.text.lower()
 
 
-async def test_tls_is_allowed_only_for_live_clinic_hosts(
-    client: Client, two_clinics: tuple[Tenant, Tenant]
+async def test_tls_is_allowed_only_for_live_clinic_hosts_and_only_asked_by_the_proxy(
+    app: Litestar, client: Client, two_clinics: tuple[Tenant, Tenant]
 ) -> None:
     a, _ = two_clinics
-    known = await client.request("GET", f"/tls/allowed?domain={a.slug}.{BASE_DOMAIN}", "api")
-    unknown = await client.request("GET", "/tls/allowed?domain=evil.example", "api")
+    proxy = Client(app, client_ip=TRUSTED_PROXY)
+    path = f"/tls/allowed?domain={a.slug}.{BASE_DOMAIN}"
+    known = await proxy.request("GET", path, "api")
+    unknown = await proxy.request("GET", "/tls/allowed?domain=evil.example", "api")
+    from_outside = await client.request("GET", path, "api")
     assert known.status_code == 200
     assert unknown.status_code == 404
+    assert from_outside.status_code == 404
 
 
 def test_env_example_documents_every_setting() -> None:

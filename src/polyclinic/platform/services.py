@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +27,11 @@ class PlatformUsers:
             )
         if await self.by_email(email) is not None:
             raise Conflict(f"A platform user {email} already exists")
-        user = PlatformUser(email=email, password_hash=hash_password(password), is_active=True)
+        user = PlatformUser(
+            email=email,
+            password_hash=await asyncio.to_thread(hash_password, password),
+            is_active=True,
+        )
         self.session.add(user)
         await self.session.commit()
         return user
@@ -33,7 +39,9 @@ class PlatformUsers:
     async def authenticate(self, email: str, password: str) -> PlatformUser:
         user = await self.by_email(email.strip().lower())
         # verify_password runs the same hash work when there is no such user.
-        valid = verify_password(password, user.password_hash if user else None)
+        valid = await asyncio.to_thread(
+            verify_password, password, user.password_hash if user else None
+        )
         if user is None or not valid or not user.is_active:
             raise Unauthorized("The email or password is wrong")
         return user

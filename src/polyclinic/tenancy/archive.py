@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import os
 import re
 import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 
+from sqlalchemy import make_url
+
+from polyclinic.config import to_libpq_url, to_sqlalchemy_url
 from polyclinic.errors import Unavailable
 
 
@@ -44,17 +48,22 @@ def pg_dump_for(server_major: int) -> str:
     raise Unavailable(f"No pg_dump for PostgreSQL {server_major} was found; install one")
 
 
-async def dump_schema(libpq_url: str, schema: str, server_major: int, target: Path) -> None:
+async def dump_schema(database_url: str, schema: str, server_major: int, target: Path) -> None:
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     binary = await asyncio.to_thread(pg_dump_for, server_major)
+    url = make_url(to_sqlalchemy_url(database_url))
+    # The password goes through the environment, never on a command line others can read.
+    environment = {**os.environ, "PGPASSWORD": url.password or ""}
+    dbname = to_libpq_url(url.set(password=None).render_as_string(hide_password=False))
     process = await asyncio.create_subprocess_exec(
         binary,
         "--format=custom",
         f"--schema={schema}",
         f"--file={target}",
-        f"--dbname={libpq_url}",
+        f"--dbname={dbname}",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        env=environment,
     )
     _, stderr = await process.communicate()
     if process.returncode != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from sqlalchemy import select
@@ -12,16 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.config import Settings
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
-from polyclinic.tenancy.resolver import TenantResolver, normalize_host
-
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+from polyclinic.tenancy.resolver import TenantResolver, is_domain_name, normalize_host
 
 
 def host_problem(host: str, settings: Settings) -> str | None:
-    labels = host.split(".")
-    if len(host) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if not is_domain_name(host):
         return "must be a domain name such as book.riversideclinic.com"
-    if labels[-1].isdigit():
+    if host.rsplit(".", 1)[-1].isdigit():
         return "must be a domain name, not an address"
     if host in settings.platform_hosts or host.endswith("." + settings.base_domain):
         return f"must not be under {settings.base_domain}; clinic subdomains come with the clinic"

@@ -1,25 +1,27 @@
 """Creating and removing clinics.
 
-Provisioning is a small state machine: the registry row is written first as `provisioning`
-(claiming the subdomain), then one transaction creates the role, the schema, its grants and
-its tables at head (the rendered DDL script, version stamped), writes the profile and marks
-the clinic `active`. A failure rolls that transaction back whole, marks the clinic `failed`,
-and leaves nothing that blocks a retry.
+Provisioning is a small state machine, `provisioning -> active | failed`. A new clinic is
+registered as `provisioning` and built in one transaction: registry row, role, schema,
+grants, tables at head (the rendered DDL script, version stamped), profile, then `active`.
+A failure rolls all of it back and records the clinic as `failed`, keeping its subdomain;
+nothing is left behind that blocks a retry. A retry first claims the failed clinic (back to
+`provisioning`, committed, so two retries cannot race) and then builds it the same way.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, insert, text, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from polyclinic.clinic.models import ClinicProfile
-from polyclinic.config import Settings, to_libpq_url
+from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session, quote_ident
 from polyclinic.errors import Conflict, DomainError, FieldError, NotFound
@@ -31,6 +33,8 @@ from polyclinic.tenancy.naming import check_subdomain, check_timezone, schema_na
 logger = logging.getLogger("polyclinic.provisioning")
 
 CLINIC_GROUP_ROLE = "polyclinic_clinic"
+# A clinic still `provisioning` after this long was left by a crash and may be claimed again.
+STUCK_AFTER = datetime.timedelta(minutes=5)
 NO_PARAMETERS = {"no_parameters": True}
 _DROP_BATCH = 50
 
@@ -155,9 +159,9 @@ class Provisioner:
                 updated_at=now,
             )
         )
-        await connection.execute(
+        activated = await connection.execute(
             update(Tenant)
-            .where(Tenant.id == tenant.id)
+            .where(Tenant.id == tenant.id, Tenant.status == TenantStatus.PROVISIONING)
             .values(
                 status=TenantStatus.ACTIVE,
                 schema_version=head,
@@ -166,55 +170,75 @@ class Provisioner:
                 updated_at=now,
             )
         )
+        if activated.rowcount != 1:
+            raise Conflict("The clinic changed while it was being provisioned")
         tenant.status = TenantStatus.ACTIVE
         tenant.schema_version = head
         tenant.last_error = None
         tenant.updated_at = now
 
     async def _resume_failed(self, clinic: NewClinic) -> Tenant:
-        async with self.engine.begin() as connection:
-            existing = (
-                await connection.execute(
-                    update(Tenant)
-                    .where(Tenant.slug == clinic.subdomain, Tenant.status == TenantStatus.FAILED)
-                    .values(
-                        name=clinic.name,
-                        timezone=clinic.timezone,
-                        admin_email=clinic.admin_email,
-                        updated_at=utcnow(),
-                    )
-                    .returning(Tenant.id)
-                )
-            ).scalar_one_or_none()
-        if existing is None:
+        claimed = await self._claim(
+            Tenant.slug == clinic.subdomain,
+            name=clinic.name,
+            timezone=clinic.timezone,
+            admin_email=clinic.admin_email,
+        )
+        if claimed is None:
             raise _taken(clinic.subdomain)
-        return await self.build(existing)
+        return await self._build_claimed(claimed)
 
     async def build(self, tenant_id: uuid.UUID) -> Tenant:
-        """Create a registered clinic's role, schema and tables; retryable after a failure."""
-        tenant = await load_tenant(self.engine, tenant_id)
-        if tenant.status == TenantStatus.ACTIVE:
-            return tenant
-        if tenant.status not in (TenantStatus.PROVISIONING, TenantStatus.FAILED):
+        """Build a clinic whose provisioning failed; an active clinic is returned as it is."""
+        claimed = await self._claim(Tenant.id == tenant_id)
+        if claimed is None:
+            tenant = await load_tenant(self.engine, tenant_id)
+            if tenant.status == TenantStatus.ACTIVE:
+                return tenant
+            if tenant.status == TenantStatus.PROVISIONING:
+                raise Conflict("This clinic is being provisioned right now")
             raise Conflict(f"A {tenant.status} clinic cannot be provisioned again")
+        return await self._build_claimed(claimed)
+
+    async def _claim(self, which: ColumnElement[bool], **changes: str) -> Tenant | None:
+        """Move a failed clinic (or one stuck in `provisioning` by a crash) back to
+        `provisioning`, so exactly one caller builds it."""
+        stale = utcnow() - STUCK_AFTER
+        claimable = or_(
+            Tenant.status == TenantStatus.FAILED,
+            and_(Tenant.status == TenantStatus.PROVISIONING, Tenant.updated_at < stale),
+        )
+        async with platform_session(self.engine) as session:
+            claimed = (
+                await session.execute(
+                    update(Tenant)
+                    .where(which, claimable)
+                    .values(status=TenantStatus.PROVISIONING, updated_at=utcnow(), **changes)
+                    .returning(Tenant)
+                )
+            ).scalar_one_or_none()
+            await session.commit()
+        return claimed
+
+    async def _build_claimed(self, tenant: Tenant) -> Tenant:
         head, ddl = render_tenant_ddl(self.migrations)
         try:
             async with self.engine.begin() as connection:
                 await self._build_schema(connection, tenant, head, ddl)
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=True)
-            raise self._failed(tenant_id) from exc
+            raise self._failed(tenant.id) from exc
         return tenant
 
     async def _record_failure(self, tenant: Tenant, exc: Exception, *, registered: bool) -> None:
         """The clinic stays visible as `failed`, keeping its subdomain for the retry."""
         logger.error("provisioning clinic %s failed", tenant.id, exc_info=exc)
-        error = type(exc).__name__
+        error = f"provisioning failed ({type(exc).__name__}); see the service log"
         async with self.engine.begin() as connection:
             if registered:
                 await connection.execute(
                     update(Tenant)
-                    .where(Tenant.id == tenant.id)
+                    .where(Tenant.id == tenant.id, Tenant.status == TenantStatus.PROVISIONING)
                     .values(status=TenantStatus.FAILED, last_error=error, updated_at=utcnow())
                 )
                 return
@@ -232,19 +256,28 @@ class Provisioner:
             f"retry with POST /platform/v1/clinics/{tenant_id}/retry"
         )
 
-    async def purge(self, tenant_id: uuid.UUID, archive_dir: Path) -> Path:
-        """Archive a deleted clinic's schema with pg_dump, then drop its tables, schema and role."""
+    async def purge(self, tenant_id: uuid.UUID, archive_dir: Path) -> Path | None:
+        """Archive a deleted clinic's schema with pg_dump, then drop its tables, schema and role.
+
+        Returns the archive, or None when the clinic never got a schema (its provisioning failed).
+        """
         tenant = await load_tenant(self.engine, tenant_id)
         if tenant.status != TenantStatus.DELETED or tenant.purged_at is not None:
             raise Conflict("Only a deleted clinic that is not yet purged can be purged")
-        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        archive = archive_dir / f"{tenant.slug}-{tenant.schema_name}-{stamp}.dump"
         async with self.engine.connect() as connection:
             version = int(await connection.scalar(text("SHOW server_version_num")) or 0)
-        await dump_schema(
-            to_libpq_url(self.settings.database_url), tenant.schema_name, version // 10000, archive
-        )
-        await self._drop_schema(tenant.schema_name, tenant.db_role)
+            has_schema = await connection.scalar(
+                text("SELECT to_regnamespace(:schema) IS NOT NULL"), {"schema": tenant.schema_name}
+            )
+        archive = None
+        if has_schema:
+            stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+            archive = archive_dir / f"{tenant.slug}-{tenant.schema_name}-{stamp}.dump"
+            await dump_schema(
+                self.settings.database_url, tenant.schema_name, version // 10000, archive
+            )
+            await self._drop_tables(tenant.schema_name)
+        await self._drop_schema_and_role(tenant.schema_name, tenant.db_role)
         async with self.engine.begin() as connection:
             await connection.execute(delete(Domain).where(Domain.tenant_id == tenant_id))
             await connection.execute(
@@ -254,7 +287,7 @@ class Provisioner:
             )
         return archive
 
-    async def _drop_schema(self, schema: str, role: str) -> None:
+    async def _drop_tables(self, schema: str) -> None:
         # Tables go in batches so no single transaction holds thousands of locks.
         async with self.engine.connect() as connection:
             tables = (
@@ -274,12 +307,18 @@ class Provisioner:
             )
             async with self.engine.begin() as connection:
                 await connection.exec_driver_sql(f"DROP TABLE IF EXISTS {batch} CASCADE")
+
+    async def _drop_schema_and_role(self, schema: str, role: str) -> None:
         async with self.engine.begin() as connection:
-            await connection.exec_driver_sql(
-                f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE; "
-                f"DROP OWNED BY {quote_ident(role)}; DROP ROLE {quote_ident(role)}",
-                execution_options=NO_PARAMETERS,
+            await connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+            role_exists = await connection.scalar(
+                text("SELECT count(*) FROM pg_roles WHERE rolname = :role"), {"role": role}
             )
+            if role_exists:
+                await connection.exec_driver_sql(
+                    f"DROP OWNED BY {quote_ident(role)}; DROP ROLE {quote_ident(role)}",
+                    execution_options=NO_PARAMETERS,
+                )
 
 
 async def load_tenant(engine: AsyncEngine, tenant_id: uuid.UUID) -> Tenant:

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import time
+from collections import OrderedDict
 from typing import Any
 
 from redis.asyncio import Redis
@@ -16,7 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Domain, Tenant
 
-_MAX_ENTRIES = 50_000
+_MAX_ENTRIES = 20_000
+# Unknown hosts are remembered only briefly: a clinic created meanwhile must answer soon even
+# where no Redis carries the invalidation.
+_UNKNOWN_TTL = 2.0
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 INVALIDATION_CHANNEL = "polyclinic:tenancy:invalidate"
 logger = logging.getLogger("polyclinic.tenancy")
 
@@ -29,6 +35,12 @@ def normalize_host(raw: str) -> str:
         return host[: end + 1] if end != -1 else host
     host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return host.rstrip(".")
+
+
+def is_domain_name(host: str) -> bool:
+    """Plausible DNS name (normalised): what is not one is never looked up."""
+    labels = host.split(".")
+    return len(host) <= 253 and len(labels) >= 2 and all(_LABEL.match(part) for part in labels)
 
 
 class TrustedProxies:
@@ -53,17 +65,21 @@ class TenantResolver:
         self._engine = engine
         self._ttl = ttl_seconds
         self._redis = redis
-        self._cache: dict[str, tuple[float, TenantInfo | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, TenantInfo | None]] = OrderedDict()
 
     async def resolve(self, host: str) -> TenantInfo | None:
+        if not is_domain_name(host):
+            return None
         now = time.monotonic()
         cached = self._cache.get(host)
         if cached is not None and cached[0] > now:
+            self._cache.move_to_end(host)
             return cached[1]
         tenant = await self._lookup(host)
-        if len(self._cache) >= _MAX_ENTRIES:
-            self._cache.clear()
-        self._cache[host] = (now + self._ttl, tenant)
+        self._cache[host] = (now + (self._ttl if tenant else min(self._ttl, _UNKNOWN_TTL)), tenant)
+        self._cache.move_to_end(host)
+        if len(self._cache) > _MAX_ENTRIES:
+            self._cache.popitem(last=False)  # least recently used
         return tenant
 
     async def invalidate(self) -> None:

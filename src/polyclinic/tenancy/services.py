@@ -6,6 +6,7 @@ import uuid
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
@@ -55,15 +56,24 @@ class ClinicRegistry:
     async def _move(
         self, tenant_id: uuid.UUID, allowed_from: set[TenantStatus], target: TenantStatus
     ) -> Tenant:
-        tenant = await self.get(tenant_id)
-        if tenant.status == target:
-            raise Conflict(f"The clinic is already {target}")
-        if tenant.status not in allowed_from:
-            raise Conflict(f"A {tenant.status} clinic cannot become {target}")
-        tenant.status = target
+        """One conditional UPDATE, so two concurrent changes cannot both apply."""
+        changes: dict[str, object] = {"status": target, "updated_at": utcnow()}
         if target == TenantStatus.DELETED:
-            tenant.deleted_at = utcnow()
-        tenant = await self.repository.update(tenant)
+            changes["deleted_at"] = changes["updated_at"]
+        moved = (
+            await self.session.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id, Tenant.status.in_(allowed_from))
+                .values(**changes)
+                .returning(Tenant)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
         await self.session.commit()
+        if moved is None:
+            current = await self.get(tenant_id)
+            if current.status == target:
+                raise Conflict(f"The clinic is already {target}")
+            raise Conflict(f"A {current.status} clinic cannot become {target}")
         await self.resolver.invalidate()
-        return tenant
+        return moved

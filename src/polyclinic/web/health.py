@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from sqlalchemy import text
@@ -52,8 +52,12 @@ class HealthController(Controller):
         summary="Whether the proxy may get a certificate for this host (on-demand TLS)",
     )
     async def tls_allowed(
-        self, domain: FromQuery[str], runtime: NamedDependency[Runtime]
+        self, request: Request, domain: FromQuery[str], runtime: NamedDependency[Runtime]
     ) -> Envelope[dict[str, str]]:
+        """Answers only the proxy (a TRUSTED_PROXIES or loopback address)."""
+        client = request.client.host if request.client else None
+        if client not in runtime.trusted_proxies and client not in ("127.0.0.1", "::1"):
+            raise NotFound("Nothing is here: check the address")
         host = normalize_host(domain)
         tenant = await runtime.resolver.resolve(host)
         if tenant is None or tenant.status in (TenantStatus.DELETED, TenantStatus.FAILED):
@@ -61,7 +65,7 @@ class HealthController(Controller):
         return ok({"domain": host})
 
     @staticmethod
-    async def _database(runtime: NamedDependency[Runtime]) -> None:
+    async def _database(runtime: Runtime) -> None:
         async with runtime.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 

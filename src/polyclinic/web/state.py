@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import Settings
 from polyclinic.identity.tokens import TokenSigner
-from polyclinic.tenancy.resolver import TenantResolver
+from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 
 
 @dataclass
@@ -18,4 +18,5 @@ class Runtime:
     engine: AsyncEngine
     resolver: TenantResolver
     signer: TokenSigner
+    trusted_proxies: TrustedProxies
     redis: Redis | None = field(default=None)
