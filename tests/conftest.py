@@ -44,7 +44,6 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "TRUSTED_PROXIES": TRUSTED_PROXY,
         "TENANT_CACHE_TTL": "60",
         "DB_POOL_SIZE": "5",
-        "ENVIRONMENT": "test",
         **overrides,
     }
     return load_settings(environ)

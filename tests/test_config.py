@@ -41,6 +41,10 @@ def test_valid_settings_are_read_and_normalised() -> None:
             {**VALID, "BASE_DOMAIN": "https://clinics.example.com"},
             "BASE_DOMAIN must be a bare domain",
         ),
+        ({**VALID, "BASE_DOMAIN": "clinics.example.com:8000"}, "BASE_DOMAIN must be a bare"),
+        ({**VALID, "TRUSTED_PROXIES": "10.0.0.1,bogus"}, "TRUSTED_PROXIES is malformed: 'bogus'"),
+        ({**VALID, "PLATFORM_SUBDOMAINS": "admin,a b"}, "PLATFORM_SUBDOMAINS is malformed"),
+        ({**VALID, "REDIS_URL": "notaurl"}, "REDIS_URL must start with redis://"),
     ],
 )
 def test_bad_settings_name_the_setting(environ: dict[str, str], named: str) -> None:

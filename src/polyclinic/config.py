@@ -6,7 +6,9 @@ Each field's name upper-cased is its environment variable. Everything is documen
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any
@@ -26,9 +28,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_signing_key: Annotated[str, msgspec.Meta(min_length=32)]
     jwt_key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "k1"
     redis_url: str | None = None
-    environment: Annotated[str, msgspec.Meta(pattern="^(development|test|production)$")] = (
-        "production"
-    )
     platform_subdomains: tuple[str, ...] = ("admin",)
     trusted_proxies: tuple[str, ...] = ()
     tenant_cache_ttl: Seconds = 30
@@ -52,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _LIST_FIELDS = {"platform_subdomains", "trusted_proxies"}
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def to_sqlalchemy_url(url: str) -> str:
@@ -81,10 +81,34 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+    settings = msgspec.structs.replace(
+        settings, base_domain=settings.base_domain.lower().rstrip(".")
+    )
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    """What msgspec's types cannot say about a setting."""
     to_sqlalchemy_url(settings.database_url)
-    if "://" in settings.base_domain or "/" in settings.base_domain:
-        raise SettingsError("BASE_DOMAIN must be a bare domain such as clinics.example.com")
-    return msgspec.structs.replace(settings, base_domain=settings.base_domain.lower().rstrip("."))
+    if not all(_LABEL.match(label) for label in settings.base_domain.split(".")):
+        raise SettingsError(
+            "BASE_DOMAIN must be a bare domain such as clinics.example.com, with no port or path"
+        )
+    for label in settings.platform_subdomains:
+        if not _LABEL.match(label):
+            raise SettingsError(f"PLATFORM_SUBDOMAINS is malformed: {label!r} is not a DNS label")
+    for entry in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"TRUSTED_PROXIES is malformed: {entry!r} is not an address or network"
+            ) from None
+    if settings.redis_url and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
 
 
 def _describe(exc: msgspec.ValidationError) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,9 +55,12 @@ async def test_same_primary_keys_stay_apart_in_the_session_layer(
 
 
 async def test_api_shows_each_clinic_its_own_profile_under_concurrency(
-    client: Client, two_clinics: tuple[Tenant, Tenant]
+    client: Client, engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
 ) -> None:
     a, b = two_clinics
+    for tenant in (a, b):  # both profiles get the same primary key
+        async with clinic_transaction(engine, info(tenant)) as session:
+            await session.execute(update(ClinicProfile).values(id=SHARED_ID))
     order = [a, b] * 60
 
     responses = await asyncio.gather(*(client.clinic(t.slug) for t in order))

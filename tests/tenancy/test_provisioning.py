@@ -264,3 +264,93 @@ async def test_purge_archives_then_drops_schema_and_role(
     assert await schema_and_role_exist(engine, schema) == (False, False)
     listed = await client.platform("GET", f"/platform/v1/clinics/{clinic_id}", admin_token)
     assert listed.json()["data"]["status"] == "deleted"
+
+
+async def test_concurrent_retries_build_the_clinic_once(
+    client: Client,
+    admin_token: str,
+    engine: AsyncEngine,
+    provisioner: Provisioner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import uuid
+
+    head, ddl = render_tenant_ddl()
+    monkeypatch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
+    subdomain = unique_subdomain()
+    failed = await client.platform(
+        "POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain)
+    )
+    assert failed.status_code == 500
+    listed = await client.platform(
+        "GET", "/platform/v1/clinics?status=failed&limit=100", admin_token
+    )
+    clinic_id = uuid.UUID(
+        next(c["id"] for c in listed.json()["data"] if c["subdomain"] == subdomain)
+    )
+    monkeypatch.undo()
+
+    outcomes = await asyncio.gather(
+        *(provisioner.build(clinic_id) for _ in range(4)), return_exceptions=True
+    )
+
+    built = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert built and all(t.status == "active" for t in built)
+    assert all("being provisioned" in str(e) for e in refused), refused
+    fetched = await client.platform("GET", f"/platform/v1/clinics/{clinic_id}", admin_token)
+    assert fetched.json()["data"]["status"] == "active"
+    assert (await client.clinic(subdomain)).status_code == 200
+
+
+async def test_concurrent_delete_and_suspend_cannot_revive_a_deleted_clinic(
+    client: Client, admin_token: str
+) -> None:
+    import asyncio
+
+    for _ in range(5):
+        subdomain = unique_subdomain()
+        created = await client.platform(
+            "POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain)
+        )
+        base = f"/platform/v1/clinics/{created.json()['data']['id']}"
+        await asyncio.gather(
+            client.platform("DELETE", base, admin_token),
+            client.platform("POST", f"{base}/suspend", admin_token),
+        )
+        await client.platform("POST", f"{base}/reactivate", admin_token)
+        final = (await client.platform("GET", base, admin_token)).json()["data"]
+        assert final["status"] in ("deleted", "active")
+        if final["deletedAt"]:
+            assert final["status"] == "deleted"
+
+
+async def test_a_clinic_whose_provisioning_failed_can_be_deleted_and_purged(
+    client: Client,
+    admin_token: str,
+    provisioner: Provisioner,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: object,
+) -> None:
+    import uuid
+    from pathlib import Path
+
+    head, ddl = render_tenant_ddl()
+    monkeypatch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
+    subdomain = unique_subdomain()
+    await client.platform("POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain))
+    monkeypatch.undo()
+    listed = await client.platform(
+        "GET", "/platform/v1/clinics?status=failed&limit=100", admin_token
+    )
+    clinic_id = next(c["id"] for c in listed.json()["data"] if c["subdomain"] == subdomain)
+    assert (
+        await client.platform("DELETE", f"/platform/v1/clinics/{clinic_id}", admin_token)
+    ).status_code == 200
+
+    archive = await provisioner.purge(uuid.UUID(clinic_id), Path(str(tmp_path)))
+
+    assert archive is None
+    with pytest.raises(Exception, match="not yet purged"):
+        await provisioner.purge(uuid.UUID(clinic_id), Path(str(tmp_path)))
