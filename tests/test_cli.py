@@ -46,3 +46,15 @@ def test_purge_with_nothing_deleted_says_so(env: dict[str, str], tmp_path: objec
     )
     assert result.exit_code == 0
     assert "no deleted clinics to purge" in result.output
+
+
+def test_migrating_an_unknown_clinic_fails_clearly(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["tenants", "migrate", "--tenant", "nobody-here"], env=env)
+    assert result.exit_code != 0
+    assert "No clinic has the subdomain 'nobody-here'" in result.output
+
+
+def test_listing_by_an_unknown_status_is_a_usage_error(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["tenants", "list", "--status", "sleeping"], env=env)
+    assert result.exit_code == 2
+    assert "sleeping" in result.output

@@ -134,6 +134,9 @@ def tenants_migrate(jobs: int, slug: str | None) -> None:
 def _migrate_tenants(settings: Settings, *, jobs: int, slug: str | None) -> bool:
     from polyclinic.tenancy.migrations import migrate_tenants
 
+    if slug is not None and not _clinic_exists(settings, slug):
+        raise click.ClickException(f"No clinic has the subdomain {slug!r}")
+
     def echo(clinic: str, error: str | None) -> None:
         click.echo(f"  {clinic}: {'ok' if error is None else 'FAILED ' + error}")
 
@@ -150,8 +153,27 @@ def _migrate_tenants(settings: Settings, *, jobs: int, slug: str | None) -> bool
     return report.ok
 
 
+def _clinic_exists(settings: Settings, slug: str) -> bool:
+    from sqlalchemy import select
+
+    from polyclinic.db.engine import create_sync_engine
+    from polyclinic.tenancy.models import Tenant
+
+    engine = create_sync_engine(settings, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None
+    finally:
+        engine.dispose()
+
+
 @tenants.command("list")
-@click.option("--status", default=None, help="Only clinics in this status.")
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice(["provisioning", "active", "suspended", "deleted", "failed"]),
+    help="Only clinics in this status.",
+)
 def tenants_list(status: str | None) -> None:
     """Every clinic with its status and schema version."""
     from sqlalchemy import select
@@ -170,9 +192,11 @@ def tenants_list(status: str | None) -> None:
     ).order_by(Tenant.slug)
     if status:
         query = query.where(Tenant.status == status)
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(query).all()
+    finally:
+        engine.dispose()
     click.echo(f"{'SUBDOMAIN':<24} {'STATUS':<13} {'SCHEMA':<20} {'VERSION':<12} NAME")
     for row in rows:
         version = (row.schema_version or "-") + (" !" if row.migration_failed else "")

@@ -109,6 +109,7 @@ async def test_bad_fields_are_422_and_name_the_field(client: Client, admin_token
         (clinic_body(unique_subdomain(), adminEmail="not-an-email"), "adminEmail"),
         ({"name": "No subdomain", "timezone": "UTC", "adminEmail": "a@b.example"}, "subdomain"),
         (clinic_body(unique_subdomain(), name=""), "name"),
+        (clinic_body(unique_subdomain(), name="   "), "name"),
     ]
     for body, field in cases:
         response = await client.platform("POST", "/platform/v1/clinics", admin_token, json=body)

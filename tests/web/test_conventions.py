@@ -102,6 +102,16 @@ async def test_openapi_covers_every_route(app: Litestar, client: Client) -> None
         if not route.path.startswith("/schema")
     }
     assert routes <= documented, routes - documented
+    for path, operations in response.json()["paths"].items():
+        for method, operation in operations.items():
+            for code, spec in operation["responses"].items():
+                if int(code) >= 400:
+                    schema = spec["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (
+                        path,
+                        method,
+                        code,
+                    )
     page = await client.request("GET", "/schema", PLATFORM_HOST)
     assert page.status_code == 200 and "<html" in page.text.lower()
 

@@ -10,13 +10,14 @@ from polyclinic.clinic.schemas import ClinicPublic
 from polyclinic.clinic.services import ClinicProfiles
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok
+from polyclinic.web.openapi import CLINIC_PUBLIC
 
 
 class ClinicController(Controller):
     path = "/api/v1/clinic"
     tags = ["clinic"]
 
-    @get("/", summary="The clinic at this address (public)")
+    @get("/", summary="The clinic at this address (public)", responses=CLINIC_PUBLIC)
     async def get_clinic(
         self, clinic: NamedDependency[TenantInfo], clinic_db: NamedDependency[AsyncSession]
     ) -> Envelope[ClinicPublic]:

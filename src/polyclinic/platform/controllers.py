@@ -27,6 +27,7 @@ from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.tenancy.services import ClinicRegistry
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
+from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE
 from polyclinic.web.state import Runtime
 
 MAX_PAGE = 100
@@ -52,7 +53,12 @@ class PlatformAuthController(Controller):
     path = "/platform/v1/auth"
     tags = ["platform: auth"]
 
-    @post("/login", status_code=HTTP_200_OK, summary="Sign in as a super-admin")
+    @post(
+        "/login",
+        status_code=HTTP_200_OK,
+        summary="Sign in as a super-admin",
+        responses=PLATFORM_WRITE,
+    )
     async def login(
         self,
         data: JSONBody[LoginRequest],
@@ -70,7 +76,7 @@ class ClinicsController(Controller):
     guards = [require_super_admin]
     security = [{"BearerToken": []}]
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Create a clinic")
+    @post("/", status_code=HTTP_201_CREATED, summary="Create a clinic", responses=PLATFORM_WRITE)
     async def create_clinic(
         self, data: JSONBody[ClinicCreate], runtime: NamedDependency[Runtime]
     ) -> Envelope[ClinicOut]:
@@ -86,7 +92,7 @@ class ClinicsController(Controller):
         await runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic created", HTTP_201_CREATED)
 
-    @get("/", summary="List clinics")
+    @get("/", summary="List clinics", responses=PLATFORM_READ)
     async def list_clinics(
         self,
         platform_db: NamedDependency[AsyncSession],
@@ -99,7 +105,7 @@ class ClinicsController(Controller):
         tenants, total = await registry.list(status=status, limit=limit, offset=offset)
         return page([clinic_out(t) for t in tenants], total=total, limit=limit, offset=offset)
 
-    @get("/{clinic_id:uuid}", summary="Get a clinic")
+    @get("/{clinic_id:uuid}", summary="Get a clinic", responses=PLATFORM_READ)
     async def get_clinic(
         self,
         clinic_id: FromPath[uuid.UUID],
@@ -109,7 +115,12 @@ class ClinicsController(Controller):
         tenant = await ClinicRegistry(platform_db, runtime.resolver).get(clinic_id)
         return ok(clinic_out(tenant))
 
-    @post("/{clinic_id:uuid}/suspend", status_code=HTTP_200_OK, summary="Suspend a clinic")
+    @post(
+        "/{clinic_id:uuid}/suspend",
+        status_code=HTTP_200_OK,
+        summary="Suspend a clinic",
+        responses=PLATFORM_WRITE,
+    )
     async def suspend_clinic(
         self,
         clinic_id: FromPath[uuid.UUID],
@@ -119,7 +130,12 @@ class ClinicsController(Controller):
         tenant = await ClinicRegistry(platform_db, runtime.resolver).suspend(clinic_id)
         return ok(clinic_out(tenant), "Clinic suspended")
 
-    @post("/{clinic_id:uuid}/reactivate", status_code=HTTP_200_OK, summary="Reactivate a clinic")
+    @post(
+        "/{clinic_id:uuid}/reactivate",
+        status_code=HTTP_200_OK,
+        summary="Reactivate a clinic",
+        responses=PLATFORM_WRITE,
+    )
     async def reactivate_clinic(
         self,
         clinic_id: FromPath[uuid.UUID],
@@ -129,7 +145,12 @@ class ClinicsController(Controller):
         tenant = await ClinicRegistry(platform_db, runtime.resolver).reactivate(clinic_id)
         return ok(clinic_out(tenant), "Clinic reactivated")
 
-    @post("/{clinic_id:uuid}/retry", status_code=HTTP_200_OK, summary="Retry a failed provisioning")
+    @post(
+        "/{clinic_id:uuid}/retry",
+        status_code=HTTP_200_OK,
+        summary="Retry a failed provisioning",
+        responses=PLATFORM_WRITE,
+    )
     async def retry_clinic(
         self, clinic_id: FromPath[uuid.UUID], runtime: NamedDependency[Runtime]
     ) -> Envelope[ClinicOut]:
@@ -141,6 +162,7 @@ class ClinicsController(Controller):
         "/{clinic_id:uuid}",
         status_code=HTTP_200_OK,
         summary="Delete a clinic (soft; `polyclinic tenants purge` removes its data)",
+        responses=PLATFORM_WRITE,
     )
     async def delete_clinic(
         self,
@@ -164,7 +186,7 @@ class ClinicDomainsController(Controller):
     guards = [require_super_admin]
     security = [{"BearerToken": []}]
 
-    @get("/", summary="A clinic's hosts")
+    @get("/", summary="A clinic's hosts", responses=PLATFORM_READ)
     async def list_domains(
         self,
         clinic_id: FromPath[uuid.UUID],
@@ -174,7 +196,12 @@ class ClinicDomainsController(Controller):
         domains = ClinicDomains(platform_db, runtime.resolver, runtime.settings)
         return ok([domain_out(d) for d in await domains.list(clinic_id)])
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Add a custom domain to a clinic")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Add a custom domain to a clinic",
+        responses=PLATFORM_WRITE,
+    )
     async def add_domain(
         self,
         clinic_id: FromPath[uuid.UUID],
@@ -186,7 +213,12 @@ class ClinicDomainsController(Controller):
         domain = await domains.add(clinic_id, data.host)
         return ok(domain_out(domain), "Domain added", HTTP_201_CREATED)
 
-    @delete("/{domain_id:uuid}", status_code=HTTP_200_OK, summary="Remove a custom domain")
+    @delete(
+        "/{domain_id:uuid}",
+        status_code=HTTP_200_OK,
+        summary="Remove a custom domain",
+        responses=PLATFORM_WRITE,
+    )
     async def remove_domain(
         self,
         clinic_id: FromPath[uuid.UUID],

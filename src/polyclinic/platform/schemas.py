@@ -30,7 +30,7 @@ class AccessToken(msgspec.Struct, rename="camel"):
 
 
 class ClinicCreate(msgspec.Struct, rename="camel"):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Riverside Clinic"])]
+    name: Annotated[str, msgspec.Meta(pattern=r"\S", max_length=200, examples=["Riverside Clinic"])]
     subdomain: Annotated[str, msgspec.Meta(min_length=1, max_length=63, examples=["riverside"])]
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Berlin"])]
     admin_email: Email

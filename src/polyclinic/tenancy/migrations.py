@@ -8,6 +8,7 @@ search_path, and each clinic keeps its own `alembic_version` table. The registry
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
 import os
 import uuid
@@ -32,6 +33,7 @@ from polyclinic.db.session import quote_ident
 from polyclinic.tenancy.models import Tenant, TenantStatus
 
 TENANT_MIGRATIONS = PROJECT_ROOT / "tenants_migrations"
+logger = logging.getLogger("polyclinic.migrations")
 MIGRATABLE_STATUSES = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED)
 
 
@@ -184,12 +186,15 @@ def _migrate_one(engine: Engine, tenant: TenantRef, location: Path, head: str) -
         return None
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:1000]
-        with engine.begin() as connection:
-            connection.execute(
-                update(Tenant)
-                .where(Tenant.id == tenant.id)
-                .values(migration_failed=True, last_error=error)
-            )
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    update(Tenant)
+                    .where(Tenant.id == tenant.id)
+                    .values(migration_failed=True, last_error=error)
+                )
+        except Exception:
+            logger.exception("could not record the failed migration of %s", tenant.slug)
         return error
 
 

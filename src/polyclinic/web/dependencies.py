@@ -28,7 +28,10 @@ async def provide_platform_db(state: State) -> AsyncIterator[AsyncSession]:
 
 
 async def provide_clinic(request: Request) -> TenantInfo:
-    return request.scope["state"]["tenant"]  # type: ignore[no-any-return]
+    tenant: TenantInfo | None = request.scope["state"].get("tenant")  # type: ignore[typeddict-item]
+    if tenant is None:
+        raise RuntimeError("a clinic dependency was used on a route outside /api/")
+    return tenant
 
 
 async def provide_clinic_db(

@@ -61,7 +61,6 @@ def _http_exception(_: Request, exc: HTTPException) -> Response:
             return error_response(
                 HTTP_422_UNPROCESSABLE_ENTITY, "The request has invalid fields", items
             )
-        return error_response(exc.status_code, "The request body could not be read as JSON")
     if exc.status_code >= 500:
         return error_response(exc.status_code, "The service could not complete the request")
     message = (

@@ -14,6 +14,7 @@ from polyclinic.errors import NotFound
 from polyclinic.tenancy.models import TenantStatus
 from polyclinic.tenancy.resolver import normalize_host
 from polyclinic.web.envelope import Envelope, ok
+from polyclinic.web.openapi import error_responses
 from polyclinic.web.state import Runtime
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -31,7 +32,11 @@ class HealthController(Controller):
     async def health(self) -> Envelope[dict[str, str]]:
         return ok({"status": "up"})
 
-    @get("/ready", summary="The database and Redis answer")
+    @get(
+        "/ready",
+        summary="The database and Redis answer",
+        responses=error_responses(503),
+    )
     async def ready(self, runtime: NamedDependency[Runtime]) -> Response[Envelope[Readiness]]:
         database = await _check(self._database(runtime))
         redis = (
@@ -50,6 +55,7 @@ class HealthController(Controller):
     @get(
         "/tls/allowed",
         summary="Whether the proxy may get a certificate for this host (on-demand TLS)",
+        responses=error_responses(400, 404),
     )
     async def tls_allowed(
         self, request: Request, domain: FromQuery[str], runtime: NamedDependency[Runtime]
