@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+import dramatiq
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -30,6 +31,7 @@ from polyclinic.web.errors import EXCEPTION_HANDLERS
 from polyclinic.web.health import HealthController
 from polyclinic.web.request_id import add_request_id_header
 from polyclinic.web.state import Runtime
+from polyclinic.worker.broker import InProcessWorkers, create_broker
 
 __all__ = ["create_app"]
 
@@ -53,15 +55,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
     runtime = build_runtime(settings)
 
     listener: list[asyncio.Task[None]] = []
+    workers: list[InProcessWorkers] = []
 
     async def start_runtime() -> None:
         listener.append(asyncio.create_task(runtime.resolver.listen()))
+        if settings.redis_url or settings.in_process_workers:
+            broker = create_broker(settings)
+            dramatiq.set_broker(broker)
+            if settings.in_process_workers:
+                workers.append(InProcessWorkers(broker))
+                workers[0].start()
 
     async def close_runtime() -> None:
         for task in listener:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for worker in workers:
+            await asyncio.to_thread(worker.stop)
         if runtime.redis is not None:
             await runtime.redis.aclose()
         await runtime.engine.dispose()

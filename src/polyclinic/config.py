@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_signing_key: Annotated[str, msgspec.Meta(min_length=32)]
     jwt_key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "k1"
     redis_url: str | None = None
+    in_process_workers: bool = False
     platform_subdomains: tuple[str, ...] = ("admin",)
     trusted_proxies: tuple[str, ...] = ()
     tenant_cache_ttl: Seconds = 30

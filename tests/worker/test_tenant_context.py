@@ -59,3 +59,36 @@ async def test_jobs_run_in_the_clinic_they_were_sent_from(
         worker.stop()
         broker.flush_all()
         broker.close()
+
+
+async def test_dev_runs_jobs_in_process_without_redis(
+    database_url: str, two_clinics: tuple[Tenant, Tenant]
+) -> None:
+    """With nothing but a database configured, jobs still run, in the web process."""
+    import asyncio
+
+    from litestar.testing import AsyncTestClient
+
+    from polyclinic.app import create_app
+    from tests.conftest import make_settings
+
+    a, _ = two_clinics
+    settings = make_settings(database_url, REDIS_URL="", IN_PROCESS_WORKERS="true")
+    app = create_app(settings)
+    seen: list[str | None] = []
+    async with AsyncTestClient(app=app):
+        broker = dramatiq.get_broker()
+        assert type(broker).__name__ == "StubBroker"
+
+        @dramatiq.actor(queue_name="dev", max_retries=0)
+        def record() -> None:
+            tenant = current_tenant.get()
+            seen.append(tenant.slug if tenant else None)
+
+        token = current_tenant.set(info(a))
+        try:
+            record.send()
+        finally:
+            current_tenant.reset(token)
+        await asyncio.to_thread(broker.join, "dev", timeout=10_000)
+    assert seen == [a.slug]

@@ -1,11 +1,17 @@
-"""The dramatiq broker on Redis, with the clinic-context middleware."""
+"""The dramatiq broker, with the clinic-context middleware.
+
+Redis when REDIS_URL is set. Without it, and only where workers run in the same process
+(`polyclinic dev`), jobs queue in memory: they do not survive a restart.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 
+from dramatiq import Broker, Worker
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import Engine
 
 from polyclinic.config import Settings
@@ -26,10 +32,29 @@ def registry_lookup(engine: Engine) -> Callable[[uuid.UUID], TenantInfo | None]:
     return lookup
 
 
-def create_broker(settings: Settings, *, namespace: str = "polyclinic") -> RedisBroker:
-    if not settings.redis_url:
+def create_broker(settings: Settings, *, namespace: str = "polyclinic") -> Broker:
+    broker: Broker
+    if settings.redis_url:
+        broker = RedisBroker(url=settings.redis_url, namespace=namespace)
+    elif settings.in_process_workers:
+        broker = StubBroker()
+    else:
         raise Unavailable("REDIS_URL is required for background jobs")
-    broker = RedisBroker(url=settings.redis_url, namespace=namespace)
     engine = create_sync_engine(settings, pool_size=2)
     broker.add_middleware(TenantContext(registry_lookup(engine)))
     return broker
+
+
+class InProcessWorkers:
+    """Workers on threads of this process, for `polyclinic dev`."""
+
+    def __init__(self, broker: Broker, threads: int = 2) -> None:
+        self.broker = broker
+        self.worker = Worker(broker, worker_threads=threads, worker_timeout=200)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.broker.close()
