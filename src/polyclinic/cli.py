@@ -57,6 +57,12 @@ def run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        click.echo(
+            "warning: without REDIS_URL, a change to a clinic reaches the other worker "
+            f"processes only after TENANT_CACHE_TTL ({settings.tenant_cache_ttl} s)",
+            err=True,
+        )
     uvicorn.run(
         "polyclinic.app:create_app",
         factory=True,
