@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +36,24 @@ async def schema_and_role_exist(engine: AsyncEngine, name: str) -> tuple[bool, b
             text("SELECT count(*) FROM pg_roles WHERE rolname = :n"), {"n": name}
         )
     return bool(schema), bool(role)
+
+
+async def create_failing_clinic(
+    client: Client, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str, httpx.Response]:
+    """POST a clinic whose build fails after its role, schema and tables were created."""
+    head, ddl = render_tenant_ddl()
+    subdomain = unique_subdomain()
+    with monkeypatch.context() as patch:
+        patch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
+        response = await client.platform(
+            "POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain)
+        )
+    listed = await client.platform(
+        "GET", "/platform/v1/clinics?status=failed&limit=100", admin_token
+    )
+    clinic_id = next(c["id"] for c in listed.json()["data"] if c["subdomain"] == subdomain)
+    return subdomain, clinic_id, response
 
 
 async def test_created_clinic_answers_on_its_subdomain_at_once(
@@ -122,30 +145,15 @@ async def test_bad_fields_are_422_and_name_the_field(client: Client, admin_token
 async def test_failure_half_way_rolls_back_and_a_retry_succeeds(
     client: Client, admin_token: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    head, ddl = render_tenant_ddl()
-    # Fails after the role, schema and tables were created in the same transaction.
-    monkeypatch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
-    subdomain = unique_subdomain()
-
-    failed = await client.platform(
-        "POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain)
-    )
+    subdomain, clinic_id, failed = await create_failing_clinic(client, admin_token, monkeypatch)
 
     assert failed.status_code == 500
     assert "retry" in failed.json()["message"]
-    listed = await client.platform(
-        "GET", "/platform/v1/clinics?status=failed&limit=100", admin_token
-    )
-    clinic = next(c for c in listed.json()["data"] if c["subdomain"] == subdomain)
-    assert clinic["status"] == "failed"
-    schema = "clinic_" + clinic["id"].replace("-", "")[:12]
+    schema = "clinic_" + clinic_id.replace("-", "")[:12]
     assert await schema_and_role_exist(engine, schema) == (False, False)
     assert (await client.clinic(subdomain)).status_code == 404
 
-    monkeypatch.undo()
-    retried = await client.platform(
-        "POST", f"/platform/v1/clinics/{clinic['id']}/retry", admin_token
-    )
+    retried = await client.platform("POST", f"/platform/v1/clinics/{clinic_id}/retry", admin_token)
 
     assert retried.status_code == 200, retried.text
     assert retried.json()["data"]["status"] == "active"
@@ -156,15 +164,8 @@ async def test_failure_half_way_rolls_back_and_a_retry_succeeds(
 async def test_posting_a_failed_subdomain_again_resumes_it(
     client: Client, admin_token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    head, ddl = render_tenant_ddl()
-    monkeypatch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
-    subdomain = unique_subdomain()
-    assert (
-        await client.platform(
-            "POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain)
-        )
-    ).status_code == 500
-    monkeypatch.undo()
+    subdomain, _, failed = await create_failing_clinic(client, admin_token, monkeypatch)
+    assert failed.status_code == 500
 
     again = await client.platform(
         "POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain)
@@ -252,8 +253,6 @@ async def test_purge_archives_then_drops_schema_and_role(
     )
     clinic_id = created.json()["data"]["id"]
     schema = "clinic_" + clinic_id.replace("-", "")[:12]
-    import uuid
-    from pathlib import Path
 
     with pytest.raises(Exception, match="Only a deleted clinic"):
         await provisioner.purge(uuid.UUID(clinic_id), Path(str(tmp_path)))
@@ -268,32 +267,12 @@ async def test_purge_archives_then_drops_schema_and_role(
 
 
 async def test_concurrent_retries_build_the_clinic_once(
-    client: Client,
-    admin_token: str,
-    engine: AsyncEngine,
-    provisioner: Provisioner,
-    monkeypatch: pytest.MonkeyPatch,
+    client: Client, admin_token: str, provisioner: Provisioner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
-    import uuid
-
-    head, ddl = render_tenant_ddl()
-    monkeypatch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
-    subdomain = unique_subdomain()
-    failed = await client.platform(
-        "POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain)
-    )
-    assert failed.status_code == 500
-    listed = await client.platform(
-        "GET", "/platform/v1/clinics?status=failed&limit=100", admin_token
-    )
-    clinic_id = uuid.UUID(
-        next(c["id"] for c in listed.json()["data"] if c["subdomain"] == subdomain)
-    )
-    monkeypatch.undo()
+    subdomain, clinic_id, _ = await create_failing_clinic(client, admin_token, monkeypatch)
 
     outcomes = await asyncio.gather(
-        *(provisioner.build(clinic_id) for _ in range(4)), return_exceptions=True
+        *(provisioner.build(uuid.UUID(clinic_id)) for _ in range(4)), return_exceptions=True
     )
 
     built = [o for o in outcomes if not isinstance(o, BaseException)]
@@ -308,7 +287,6 @@ async def test_concurrent_retries_build_the_clinic_once(
 async def test_concurrent_delete_and_suspend_cannot_revive_a_deleted_clinic(
     client: Client, admin_token: str
 ) -> None:
-    import asyncio
 
     for _ in range(5):
         subdomain = unique_subdomain()
@@ -332,26 +310,14 @@ async def test_a_clinic_whose_provisioning_failed_can_be_deleted_and_purged(
     admin_token: str,
     provisioner: Provisioner,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: object,
+    tmp_path: Path,
 ) -> None:
-    import uuid
-    from pathlib import Path
+    _, clinic_id, _ = await create_failing_clinic(client, admin_token, monkeypatch)
+    deleted = await client.platform("DELETE", f"/platform/v1/clinics/{clinic_id}", admin_token)
+    assert deleted.status_code == 200
 
-    head, ddl = render_tenant_ddl()
-    monkeypatch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
-    subdomain = unique_subdomain()
-    await client.platform("POST", "/platform/v1/clinics", admin_token, json=clinic_body(subdomain))
-    monkeypatch.undo()
-    listed = await client.platform(
-        "GET", "/platform/v1/clinics?status=failed&limit=100", admin_token
-    )
-    clinic_id = next(c["id"] for c in listed.json()["data"] if c["subdomain"] == subdomain)
-    assert (
-        await client.platform("DELETE", f"/platform/v1/clinics/{clinic_id}", admin_token)
-    ).status_code == 200
-
-    archive = await provisioner.purge(uuid.UUID(clinic_id), Path(str(tmp_path)))
+    archive = await provisioner.purge(uuid.UUID(clinic_id), tmp_path)
 
     assert archive is None
     with pytest.raises(Exception, match="not yet purged"):
-        await provisioner.purge(uuid.UUID(clinic_id), Path(str(tmp_path)))
+        await provisioner.purge(uuid.UUID(clinic_id), tmp_path)
