@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import dramatiq
 from litestar import Litestar
@@ -19,6 +18,7 @@ from polyclinic.clinic.controllers import ClinicController
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.tokens import TokenSigner
+from polyclinic.logs import configure_logging
 from polyclinic.platform.controllers import (
     ClinicDomainsController,
     ClinicsController,
@@ -29,7 +29,7 @@ from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
 from polyclinic.web.health import HealthController
-from polyclinic.web.request_id import add_request_id_header
+from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
 from polyclinic.web.state import Runtime
 from polyclinic.worker.broker import InProcessWorkers, create_broker
 
@@ -51,7 +51,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level)
     runtime = build_runtime(settings)
 
     listener: list[asyncio.Task[None]] = []
@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         plugins=[PolyclinicCLIPlugin()],
         middleware=[
-            TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies)
+            RequestIdMiddleware(),
+            TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_request_id_header],

@@ -7,7 +7,6 @@ The same groups are offered to Litestar's own CLI through `PolyclinicCLIPlugin`
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import click
 from litestar.plugins import CLIPluginProtocol
 
 from polyclinic.config import Settings, SettingsError, load_settings
+from polyclinic.logs import configure_logging
 
 
 def _settings() -> Settings:
@@ -27,7 +27,7 @@ def _settings() -> Settings:
 @click.group()
 def main() -> None:
     """Polyclinic: a multi-tenant backend for outpatient clinics."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging("INFO")
 
 
 @main.command()

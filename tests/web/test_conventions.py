@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,8 +43,11 @@ async def test_a_sane_incoming_request_id_is_echoed(client: Client) -> None:
     assert replaced.headers["x-request-id"] != "bad id\x7f"
 
 
-async def test_internal_errors_leak_nothing(
-    client: Client, engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
+async def test_internal_errors_leak_nothing_and_are_logged_with_request_and_clinic(
+    client: Client,
+    engine: AsyncEngine,
+    two_clinics: tuple[Tenant, Tenant],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     a, _ = two_clinics
     async with engine.begin() as connection:
@@ -57,6 +61,10 @@ async def test_internal_errors_leak_nothing(
     assert response.headers["x-request-id"] in body["message"]
     for leak in ("clinic_profile", "SELECT", "Traceback", "psycopg", a.schema_name):
         assert leak not in response.text
+    logged = [r for r in caplog.records if r.name == "polyclinic.errors"]
+    assert logged, "the failure was not logged"
+    assert logged[-1].request_id == response.headers["x-request-id"]  # type: ignore[attr-defined]
+    assert logged[-1].clinic == a.slug  # type: ignore[attr-defined]
 
 
 async def test_malformed_json_is_a_clear_4xx(client: Client, admin_token: str) -> None:

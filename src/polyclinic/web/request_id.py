@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextvars import ContextVar
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-request-id"
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -30,3 +34,16 @@ def request_id(scope: Scope) -> str:
 async def add_request_id_header(message: Message, scope: Scope) -> None:
     if message["type"] == "http.response.start":
         MutableScopeHeaders.from_message(message)[HEADER] = request_id(scope)
+
+
+class RequestIdMiddleware(ASGIMiddleware):
+    """Makes the request id known to everything the request runs (logs, jobs)."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        token = current_request_id.set(request_id(scope))
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            current_request_id.reset(token)
