@@ -23,3 +23,4 @@ def _record_with_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
 def configure_logging(level: str) -> None:
     logging.setLogRecordFactory(_record_with_context)
     logging.basicConfig(level=level, format=FORMAT)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -93,9 +93,9 @@ async def test_ready_is_503_when_redis_is_unreachable(database_url: str) -> None
     response = await Client(app).request("GET", "/ready", PLATFORM_HOST)
     assert response.status_code == 503
     body = response.json()
-    assert body["success"] is False
-    assert body["data"]["database"] == "ok"
-    assert body["data"]["redis"].startswith("unreachable")
+    assert body["success"] is False and body["message"] == "Not ready"
+    assert [e["field"] for e in body["errors"]] == ["redis"]
+    assert body["errors"][0]["message"].startswith("unreachable")
     await app.state.runtime.engine.dispose()
     await app.state.runtime.redis.aclose()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from sqlalchemy import text
 
-from polyclinic.errors import NotFound
+from polyclinic.errors import FieldError, NotFound, Unavailable
 from polyclinic.tenancy.models import TenantStatus
 from polyclinic.tenancy.resolver import normalize_host
 from polyclinic.web.envelope import Envelope, ok
@@ -37,20 +37,19 @@ class HealthController(Controller):
         summary="The database and Redis answer",
         responses=error_responses(503),
     )
-    async def ready(self, runtime: NamedDependency[Runtime]) -> Response[Envelope[Readiness]]:
+    async def ready(self, runtime: NamedDependency[Runtime]) -> Envelope[Readiness]:
         database = await _check(self._database(runtime))
         redis = (
             await _check(runtime.redis.ping()) if runtime.redis is not None else "not configured"
         )
-        ready = database == "ok" and redis in ("ok", "not configured")
-        status = 200 if ready else 503
-        envelope = Envelope(
-            data=Readiness(database=database, redis=redis),
-            status_code=status,
-            success=ready,
-            message="Ready" if ready else "Not ready",
-        )
-        return Response(envelope, status_code=status)
+        failing = [
+            FieldError(name, state)
+            for name, state in (("database", database), ("redis", redis))
+            if state.startswith("unreachable")
+        ]
+        if failing:
+            raise Unavailable("Not ready", failing)
+        return ok(Readiness(database=database, redis=redis), "Ready")
 
     @get(
         "/tls/allowed",
