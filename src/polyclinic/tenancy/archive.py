@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -28,12 +29,10 @@ def _major(binary: str) -> int | None:
 
 def _candidates() -> list[str]:
     found = [shutil.which("pg_dump")]
-    try:
-        from pgserver._commands import POSTGRES_BIN_PATH
-
-        found.append(str(Path(POSTGRES_BIN_PATH) / "pg_dump"))
-    except ImportError:
-        pass
+    # The embedded server's own binaries, found without importing (and starting) pgserver.
+    spec = importlib.util.find_spec("pgserver")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found.append(str(Path(location) / "pginstall" / "bin" / "pg_dump"))
     found += sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
     return [c for c in found if c]
 
