@@ -60,9 +60,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("db_role", name=op.f("uq_tenants_db_role")),
         schema="platform",
     )
-    op.create_index(op.f("ix_tenants_status"), "tenants", ["status"], schema="platform")
+    op.create_index(op.f("ix_platform_tenants_status"), "tenants", ["status"], schema="platform")
     op.create_index(
-        op.f("ix_tenants_schema_version"), "tenants", ["schema_version"], schema="platform"
+        op.f("ix_platform_tenants_schema_version"), "tenants", ["schema_version"], schema="platform"
     )
     op.create_table(
         "domains",
@@ -79,7 +79,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("host", name=op.f("uq_domains_host")),
         schema="platform",
     )
-    op.create_index(op.f("ix_domains_tenant_id"), "domains", ["tenant_id"], schema="platform")
+    op.create_index(
+        op.f("ix_platform_domains_tenant_id"), "domains", ["tenant_id"], schema="platform"
+    )
     op.create_table(
         "users",
         sa.Column("id", sa.Uuid(), primary_key=True),
