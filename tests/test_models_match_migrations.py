@@ -21,9 +21,7 @@ def _differences(url: str, metadata: object, **options: object) -> list[object]:
             search_path = options.pop("search_path", None)
             if search_path:
                 connection.exec_driver_sql(f'SET search_path = "{search_path}"')
-            context = MigrationContext.configure(
-                connection, opts={"compare_type": True, **options}
-            )
+            context = MigrationContext.configure(connection, opts={"compare_type": True, **options})
             return list(compare_metadata(context, metadata))  # type: ignore[arg-type]
     finally:
         engine.dispose()

@@ -105,7 +105,8 @@ async def test_runner_goes_past_a_failing_clinic_and_resumes_after_the_fix(
                 await connection.execute(
                     text(
                         "SELECT table_schema FROM information_schema.columns "
-                        "WHERE column_name = 'phone' AND table_schema = ANY(:schemas)"
+                        "WHERE table_name = 'clinic_profile' AND column_name = 'phone' "
+                        "AND table_schema = ANY(:schemas)"
                     ),
                     {"schemas": [c.schema_name for c in everyone]},
                 )

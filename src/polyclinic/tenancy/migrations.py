@@ -76,6 +76,8 @@ def render_tenant_ddl(location: Path = TENANT_MIGRATIONS) -> tuple[str, str]:
     ) as env:
         env.configure(
             dialect_name="postgresql",
+            # Named parameters: the script is executed as is, so `%` must not be doubled.
+            dialect_opts={"paramstyle": "named"},
             output_buffer=buffer,
             literal_binds=True,
             transactional_ddl=False,
