@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 import dramatiq
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -18,6 +18,9 @@ from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
+from polyclinic.identity.controllers import AuthController
+from polyclinic.identity.guards import authorize
+from polyclinic.identity.mail import LogMailer, MailQueue
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
 from polyclinic.platform.controllers import (
@@ -46,7 +49,15 @@ def build_runtime(settings: Settings) -> Runtime:
         resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis),
         signer=TokenSigner(settings),
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        mail=MailQueue(LogMailer()),
         redis=redis,
+    )
+
+
+def clinic_api() -> Router:
+    """Every route on a clinic's host: each passes the permission matrix or is refused."""
+    return Router(
+        path="/api/v1", guards=[authorize], route_handlers=[ClinicController, AuthController]
     )
 
 
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await task
         for worker in workers:
             await asyncio.to_thread(worker.stop)
+        await runtime.mail.drain()
         if runtime.redis is not None:
             await runtime.redis.aclose()
         await runtime.engine.dispose()
@@ -84,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlatformAuthController,
             ClinicsController,
             ClinicDomainsController,
-            ClinicController,
+            clinic_api(),
         ],
         dependencies=DEPENDENCIES,
         plugins=[PolyclinicCLIPlugin()],

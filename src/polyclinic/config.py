@@ -33,6 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     tenant_cache_ttl: Seconds = 30
     access_token_ttl: Seconds = 900
+    session_idle_timeout: Seconds = 12 * 3600
+    session_max_age: Seconds = 14 * 24 * 3600
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 500

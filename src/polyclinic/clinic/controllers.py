@@ -14,10 +14,15 @@ from polyclinic.web.openapi import CLINIC_PUBLIC
 
 
 class ClinicController(Controller):
-    path = "/api/v1/clinic"
+    path = "/clinic"
     tags = ["clinic"]
 
-    @get("/", summary="The clinic at this address (public)", responses=CLINIC_PUBLIC)
+    @get(
+        "/",
+        summary="The clinic at this address (public)",
+        responses=CLINIC_PUBLIC,
+        opt={"permission": ("clinic", "read")},
+    )
     async def get_clinic(
         self, clinic: NamedDependency[TenantInfo], clinic_db: NamedDependency[AsyncSession]
     ) -> Envelope[ClinicPublic]:

@@ -7,6 +7,10 @@ from functools import cache
 
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256
 
 # OWASP's baseline for Argon2id: 19 MiB, 2 passes, 1 lane.
 _MEMORY_KIB = 19 * 1024
@@ -37,3 +41,19 @@ def verify_password(password: str, encoded: str | None) -> bool:
 def _dummy_hash() -> str:
     """Verified against when the account does not exist, so a miss costs what a hit costs."""
     return hash_password(os.urandom(16).hex())
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < MIN_LENGTH:
+        return f"must be at least {MIN_LENGTH} characters"
+    if len(password) > MAX_LENGTH:
+        return f"must be at most {MAX_LENGTH} characters"
+    if password.lower() in _common_passwords() or len(set(password)) < 4:
+        return "is too common; choose one that is hard to guess"
+    return None

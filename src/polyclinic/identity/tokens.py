@@ -16,6 +16,11 @@ ALGORITHM = "HS256"
 PLATFORM_AUDIENCE = "platform"
 
 
+def clinic_audience(clinic_id: uuid.UUID) -> str:
+    """A clinic's tokens name that clinic: every other host refuses them."""
+    return f"clinic:{clinic_id}"
+
+
 class InvalidToken(Exception):
     """The token is malformed, expired, tampered, or not meant for this audience."""
 

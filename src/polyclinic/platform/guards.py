@@ -11,7 +11,7 @@ from polyclinic.db.session import platform_session
 from polyclinic.errors import Unauthorized
 from polyclinic.identity.tokens import PLATFORM_AUDIENCE, InvalidToken
 from polyclinic.platform.services import PlatformUsers
-from polyclinic.web.dependencies import runtime_of
+from polyclinic.web.state import runtime_of
 
 
 def bearer_token(connection: ASGIConnection) -> str:

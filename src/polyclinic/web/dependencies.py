@@ -10,12 +10,9 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.session import clinic_session, platform_session
+from polyclinic.identity.guards import Principal, principal_of
 from polyclinic.tenancy.context import TenantInfo
-from polyclinic.web.state import Runtime
-
-
-def runtime_of(state: State) -> Runtime:
-    return state.runtime  # type: ignore[no-any-return]
+from polyclinic.web.state import Runtime, runtime_of
 
 
 async def provide_runtime(state: State) -> Runtime:
@@ -42,7 +39,12 @@ async def provide_clinic_db(
         yield session
 
 
+async def provide_principal(request: Request) -> Principal:
+    return principal_of(request)
+
+
 DEPENDENCIES = {
+    "principal": Provide(provide_principal),
     "runtime": Provide(provide_runtime),
     "platform_db": Provide(provide_platform_db),
     "clinic": Provide(provide_clinic),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from litestar.datastructures import State
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import Settings
+from polyclinic.identity.mail import MailQueue
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 
@@ -19,4 +21,9 @@ class Runtime:
     resolver: TenantResolver
     signer: TokenSigner
     trusted_proxies: TrustedProxies
+    mail: MailQueue
     redis: Redis | None = field(default=None)
+
+
+def runtime_of(state: State) -> Runtime:
+    return state.runtime  # type: ignore[no-any-return]

@@ -1,0 +1,212 @@
+"""Clinic accounts: registration, sign-in, email verification, password reset and change."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.db.base import utcnow
+from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
+from polyclinic.identity import events
+from polyclinic.identity.events import Caller
+from polyclinic.identity.mail import MailMessage, MailQueue
+from polyclinic.identity.models import User, UserToken
+from polyclinic.identity.opaque import hash_token, new_token
+from polyclinic.identity.passwords import hash_password, password_problem, verify_password
+from polyclinic.identity.roles import Role
+from polyclinic.identity.sessions import IssuedTokens, Sessions
+from polyclinic.tenancy.context import TenantInfo
+
+VERIFY_EMAIL = "verify_email"
+RESET_PASSWORD = "reset_password"
+TOKEN_LIFETIMES = {
+    VERIFY_EMAIL: datetime.timedelta(days=2),
+    RESET_PASSWORD: datetime.timedelta(hours=1),
+}
+WRONG_CREDENTIALS = "The email or password is wrong"
+
+
+@dataclass(frozen=True)
+class Registration:
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    phone: str | None = None
+    date_of_birth: datetime.date | None = None
+
+
+def check_new_password(password: str, field: str = "password") -> None:
+    if problem := password_problem(password):
+        raise InvalidInput(f"The password {problem}", [FieldError(field, problem)])
+
+
+class Accounts:
+    def __init__(
+        self, session: AsyncSession, tenant: TenantInfo, sessions: Sessions, mail: MailQueue
+    ) -> None:
+        self.db = session
+        self.tenant = tenant
+        self.sessions = sessions
+        self.mail = mail
+
+    async def by_email(self, email: str) -> User | None:
+        query = select(User).where(func.lower(User.email) == email.strip().lower())
+        return (await self.db.execute(query)).scalar_one_or_none()
+
+    async def register(self, data: Registration, caller: Caller) -> User:
+        """A patient signs up; usable at once, email verification follows."""
+        check_new_password(data.password)
+        user = User(
+            email=data.email.strip().lower(),
+            password_hash=await asyncio.to_thread(hash_password, data.password),
+            first_name=data.first_name.strip(),
+            last_name=data.last_name.strip(),
+            phone=data.phone,
+            date_of_birth=data.date_of_birth,
+            role=Role.PATIENT,
+            is_active=True,
+        )
+        self.db.add(user)
+        try:
+            await self.db.flush()
+        except IntegrityError:
+            await self.db.rollback()
+            raise Conflict(
+                "An account with this email exists at this clinic; sign in or reset the password",
+                [FieldError("email", "is already registered")],
+            ) from None
+        events.record(self.db, caller, "registered", user_id=user.id, email=user.email)
+        token = await self._one_time_token(user, VERIFY_EMAIL)
+        await self.db.commit()
+        self._send_verification(user, token)
+        return user
+
+    async def login(self, email: str, password: str, caller: Caller) -> tuple[User, IssuedTokens]:
+        user = await self.by_email(email)
+        stored = user.password_hash if user is not None else None
+        if not await asyncio.to_thread(verify_password, password, stored) or user is None:
+            events.record(
+                self.db,
+                caller,
+                "login_failed",
+                user_id=user.id if user else None,
+                email=email.strip().lower()[:320],
+            )
+            await self.db.commit()
+            raise Unauthorized(WRONG_CREDENTIALS)
+        if not user.is_active:
+            events.record(self.db, caller, "login_refused_inactive", user_id=user.id)
+            await self.db.commit()
+            raise Unauthorized("This account has been deactivated by the clinic")
+        tokens = await self.sessions.start(user, caller)
+        events.record(self.db, caller, "login_succeeded", user_id=user.id)
+        await self.db.commit()
+        return user, tokens
+
+    async def verify_email(self, token: str, caller: Caller) -> User:
+        user = await self._spend(token, VERIFY_EMAIL)
+        user.email_verified_at = user.email_verified_at or utcnow()
+        events.record(self.db, caller, "email_verified", user_id=user.id)
+        await self.db.commit()
+        return user
+
+    async def resend_verification(self, user: User) -> None:
+        if user.email_verified_at is not None:
+            raise Conflict("This email address is already verified")
+        token = await self._one_time_token(user, VERIFY_EMAIL)
+        await self.db.commit()
+        self._send_verification(user, token)
+
+    async def forgot_password(self, email: str, caller: Caller) -> None:
+        """The caller learns nothing: the same answer whether or not the account exists."""
+        user = await self.by_email(email)
+        if user is None or not user.is_active:
+            return
+        token = await self._one_time_token(user, RESET_PASSWORD)
+        events.record(self.db, caller, "password_reset_requested", user_id=user.id)
+        await self.db.commit()
+        self.mail.enqueue(
+            MailMessage(
+                clinic_id=str(self.tenant.id),
+                to=user.email,
+                kind="password_reset",
+                subject=f"Reset your {self.tenant.name} password",
+                body=f"Use this code to choose a new password within an hour: {token}",
+            )
+        )
+
+    async def reset_password(self, token: str, new_password: str, caller: Caller) -> None:
+        check_new_password(new_password)
+        user = await self._spend(token, RESET_PASSWORD)
+        user.password_hash = await asyncio.to_thread(hash_password, new_password)
+        await self.sessions.end_all(user.id, "password_reset")
+        events.record(self.db, caller, "password_reset", user_id=user.id)
+        await self.db.commit()
+
+    async def change_password(
+        self, user: User, current: str, new_password: str, session_id: uuid.UUID, caller: Caller
+    ) -> None:
+        if not await asyncio.to_thread(verify_password, current, user.password_hash):
+            raise InvalidInput(
+                "The current password is wrong", [FieldError("currentPassword", "is wrong")]
+            )
+        check_new_password(new_password, "newPassword")
+        user.password_hash = await asyncio.to_thread(hash_password, new_password)
+        ended = await self.sessions.end_all(user.id, "password_changed", keep=session_id)
+        events.record(self.db, caller, "password_changed", user_id=user.id, ended_sessions=ended)
+        await self.db.commit()
+
+    async def _one_time_token(self, user: User, purpose: str) -> str:
+        # A new token replaces any unused one of the same purpose.
+        await self.db.execute(
+            update(UserToken)
+            .where(UserToken.user_id == user.id, UserToken.purpose == purpose)
+            .where(UserToken.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        token, token_hash = new_token()
+        self.db.add(
+            UserToken(
+                user_id=user.id,
+                purpose=purpose,
+                token_hash=token_hash,
+                expires_at=utcnow() + TOKEN_LIFETIMES[purpose],
+            )
+        )
+        return token
+
+    async def _spend(self, token: str, purpose: str) -> User:
+        row = (
+            await self.db.execute(
+                select(UserToken, User)
+                .join(User, User.id == UserToken.user_id)
+                .where(UserToken.token_hash == hash_token(token), UserToken.purpose == purpose)
+                .with_for_update(of=UserToken)
+            )
+        ).first()
+        if row is None or row[0].used_at is not None or row[0].expires_at <= utcnow():
+            raise InvalidInput(
+                "This link is invalid or has expired; ask for a new one",
+                [FieldError("token", "is invalid or expired")],
+            )
+        user_token, user = row
+        user_token.used_at = utcnow()
+        return user
+
+    def _send_verification(self, user: User, token: str) -> None:
+        self.mail.enqueue(
+            MailMessage(
+                clinic_id=str(self.tenant.id),
+                to=user.email,
+                kind="email_verification",
+                subject=f"Confirm your email for {self.tenant.name}",
+                body=f"Confirm your address with this code: {token}",
+            )
+        )

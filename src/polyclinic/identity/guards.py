@@ -1,0 +1,77 @@
+"""Every clinic route: who is calling (authentication), and may they (the matrix)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from polyclinic.db.session import clinic_session
+from polyclinic.errors import Forbidden, Unauthorized
+from polyclinic.identity.permissions import MATRIX, Permission, allowed, is_public
+from polyclinic.identity.sessions import SESSION_ENDED, Sessions
+from polyclinic.identity.tokens import InvalidToken, clinic_audience
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.state import runtime_of
+
+ACCESS_COOKIE = "pc_access"
+INVALID_TOKEN = "The access token is invalid or expired; sign in again"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    role: str
+    session_id: uuid.UUID
+
+
+def access_token(connection: ASGIConnection) -> str:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    cookie = connection.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        return cookie
+    raise Unauthorized("Sign in first: this needs an access token (Authorization: Bearer ...)")
+
+
+async def authenticate(connection: ASGIConnection) -> Principal:
+    runtime = runtime_of(connection.app.state)
+    tenant: TenantInfo = connection.scope["state"]["tenant"]  # type: ignore[typeddict-item]
+    try:
+        claims = runtime.signer.verify(access_token(connection), clinic_audience(tenant.id))
+        user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(str(claims["sid"]))
+    except (InvalidToken, KeyError, ValueError):
+        raise Unauthorized(INVALID_TOKEN) from None
+    async with clinic_session(runtime.engine, tenant) as session:
+        user = await Sessions(session, tenant, runtime.settings, runtime.signer).check(
+            user_id, session_id
+        )
+    # The role is read from the database, so a change applies to the very next request.
+    return Principal(user_id=user.id, role=user.role, session_id=session_id)
+
+
+def permission_of(handler: BaseRouteHandler) -> Permission | None:
+    permission = handler.opt.get("permission")
+    return permission if permission in MATRIX else None
+
+
+async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    permission = permission_of(handler)
+    if permission is None:
+        raise Forbidden("This route has no permission rule, so nobody may use it")
+    if is_public(permission):
+        return
+    principal = await authenticate(connection)
+    if not allowed(permission, principal.role):
+        raise Forbidden("Your role does not allow this")
+    connection.scope["state"]["principal"] = principal  # type: ignore[typeddict-item]
+
+
+def principal_of(connection: ASGIConnection) -> Principal:
+    principal: Principal | None = connection.scope["state"].get("principal")  # type: ignore[typeddict-item]
+    if principal is None:
+        raise Unauthorized(SESSION_ENDED)
+    return principal
