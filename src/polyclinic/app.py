@@ -18,6 +18,7 @@ from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
+from polyclinic.identity.audit_controller import AuthEventsController
 from polyclinic.identity.controllers import AuthController
 from polyclinic.identity.guards import authorize
 from polyclinic.identity.mail import LogMailer, MailQueue
@@ -57,7 +58,9 @@ def build_runtime(settings: Settings) -> Runtime:
 def clinic_api() -> Router:
     """Every route on a clinic's host: each passes the permission matrix or is refused."""
     return Router(
-        path="/api/v1", guards=[authorize], route_handlers=[ClinicController, AuthController]
+        path="/api/v1",
+        guards=[authorize],
+        route_handlers=[ClinicController, AuthController, AuthEventsController],
     )
 
 

@@ -128,3 +128,15 @@ def session_out(auth_session: AuthSession, current: uuid.UUID) -> SessionOut:
         user_agent=auth_session.user_agent,
         current=auth_session.id == current,
     )
+
+
+class AuthEventOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    occurred_at: datetime.datetime
+    event: str
+    user_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    email: str | None
+    ip: str | None
+    request_id: str | None
+    detail: dict[str, object] | None
