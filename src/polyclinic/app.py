@@ -22,6 +22,7 @@ from polyclinic.identity.audit_controller import AuthEventsController
 from polyclinic.identity.controllers import AuthController
 from polyclinic.identity.guards import authorize
 from polyclinic.identity.mail import LogMailer, MailQueue
+from polyclinic.identity.staff_controllers import InvitationsController, StaffController
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
 from polyclinic.platform.controllers import (
@@ -60,7 +61,13 @@ def clinic_api() -> Router:
     return Router(
         path="/api/v1",
         guards=[authorize],
-        route_handlers=[ClinicController, AuthController, AuthEventsController],
+        route_handlers=[
+            ClinicController,
+            AuthController,
+            AuthEventsController,
+            InvitationsController,
+            StaffController,
+        ],
     )
 
 

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.errors import Unauthorized
 from polyclinic.identity.accounts import Accounts, Registration
 from polyclinic.identity.guards import ACCESS_COOKIE, Principal
+from polyclinic.identity.invitations import Invitations
 from polyclinic.identity.models import User
 from polyclinic.identity.schemas import (
+    AcceptInvitationRequest,
     ChangePasswordRequest,
     EmailRequest,
     LoginRequest,
@@ -325,6 +327,27 @@ class AuthController(Controller):
         accounts, _ = _services(clinic_db, clinic, runtime)
         await accounts.reset_password(data.token, data.password, caller_of(request))
         return ok(None, "Password changed; sign in with the new one")
+
+    @post(
+        "/accept-invitation",
+        status_code=HTTP_201_CREATED,
+        summary="Accept a staff invitation and set a password",
+        opt={"permission": ("account", "accept_invitation")},
+        responses=PUBLIC_WRITE,
+    )
+    async def accept_invitation(
+        self,
+        request: Request,
+        data: JSONBody[AcceptInvitationRequest],
+        clinic_db: NamedDependency[AsyncSession],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[UserOut]:
+        invitations = Invitations(clinic_db, clinic, runtime.mail)
+        user = await invitations.accept(
+            data.token, data.password, data.first_name, data.last_name, caller_of(request)
+        )
+        return ok(user_out(user), "Welcome; sign in with your new password", HTTP_201_CREATED)
 
     @get(
         "/me",

@@ -18,6 +18,7 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("clinic", "read"): PUBLIC,
     ("account", "register"): PUBLIC,
     ("account", "login"): PUBLIC,
+    ("account", "accept_invitation"): PUBLIC,
     ("account", "recover"): PUBLIC,
     ("account", "read_own"): ALL_ROLES,
     ("account", "update_own"): ALL_ROLES,

@@ -80,7 +80,7 @@ class ClinicsController(Controller):
     async def create_clinic(
         self, data: JSONBody[ClinicCreate], runtime: NamedDependency[Runtime]
     ) -> Envelope[ClinicOut]:
-        provisioner = Provisioner(runtime.engine, runtime.settings)
+        provisioner = Provisioner(runtime.engine, runtime.settings, mail=runtime.mail)
         tenant = await provisioner.create(
             NewClinic(
                 name=data.name.strip(),
@@ -154,7 +154,9 @@ class ClinicsController(Controller):
     async def retry_clinic(
         self, clinic_id: FromPath[uuid.UUID], runtime: NamedDependency[Runtime]
     ) -> Envelope[ClinicOut]:
-        tenant = await Provisioner(runtime.engine, runtime.settings).build(clinic_id)
+        tenant = await Provisioner(runtime.engine, runtime.settings, mail=runtime.mail).build(
+            clinic_id
+        )
         await runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic provisioned")
 

@@ -25,10 +25,15 @@ from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session, quote_ident
 from polyclinic.errors import Conflict, DomainError, FieldError, NotFound
+from polyclinic.identity.invitations import invitation_message, new_invitation
+from polyclinic.identity.mail import MailQueue
+from polyclinic.identity.models import Invitation
+from polyclinic.identity.roles import Role
 from polyclinic.tenancy.archive import dump_schema
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.naming import check_subdomain, check_timezone, schema_name_for
+from polyclinic.tenancy.resolver import tenant_info
 
 logger = logging.getLogger("polyclinic.provisioning")
 
@@ -73,10 +78,16 @@ REVOKE ALL ON TABLE {s}.alembic_version FROM {r};
 
 class Provisioner:
     def __init__(
-        self, engine: AsyncEngine, settings: Settings, *, migrations: Path = TENANT_MIGRATIONS
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        mail: MailQueue | None = None,
+        migrations: Path = TENANT_MIGRATIONS,
     ) -> None:
         self.engine = engine
         self.settings = settings
+        self.mail = mail
         self.migrations = migrations
 
     def primary_host(self, subdomain: str) -> str:
@@ -98,12 +109,13 @@ class Provisioner:
                         await self._register(connection, tenant)
                 except IntegrityError:
                     raise _SubdomainTaken from None
-                await self._build_schema(connection, tenant, head, ddl)
+                invitation_token = await self._build_schema(connection, tenant, head, ddl)
         except _SubdomainTaken:
             return await self._resume_failed(clinic)
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=False)
             raise self._failed(tenant.id) from exc
+        self._send_admin_invitation(tenant, invitation_token)
         return tenant
 
     def _new_tenant(self, clinic: NewClinic) -> Tenant:
@@ -140,8 +152,9 @@ class Provisioner:
 
     async def _build_schema(
         self, connection: AsyncConnection, tenant: Tenant, head: str, ddl: str
-    ) -> None:
-        """Role, schema, grants, tables at head, profile, then `active`: all or nothing."""
+    ) -> str:
+        """Role, schema, grants, tables at head, profile, the first admin's invitation, then
+        `active`: all or nothing. Returns the invitation token, to be mailed after commit."""
         now = utcnow()
         await connection.exec_driver_sql(
             clinic_setup_sql(tenant.schema_name, tenant.db_role, ddl),
@@ -157,6 +170,13 @@ class Provisioner:
                 timezone=tenant.timezone,
                 created_at=now,
                 updated_at=now,
+            )
+        )
+        invitation, invitation_token = new_invitation(tenant.admin_email, Role.CLINIC_ADMIN, None)
+        invitation.id, invitation.created_at, invitation.updated_at = uuid.uuid4(), now, now
+        await translated.execute(
+            insert(Invitation).values(
+                {c.key: getattr(invitation, c.key) for c in Invitation.__table__.columns}
             )
         )
         activated = await connection.execute(
@@ -176,6 +196,14 @@ class Provisioner:
         tenant.schema_version = head
         tenant.last_error = None
         tenant.updated_at = now
+        return invitation_token
+
+    def _send_admin_invitation(self, tenant: Tenant, token: str) -> None:
+        info = tenant_info(tenant)
+        if self.mail is not None and info is not None:
+            self.mail.enqueue(
+                invitation_message(info, tenant.admin_email, Role.CLINIC_ADMIN, token)
+            )
 
     async def _resume_failed(self, clinic: NewClinic) -> Tenant:
         claimed = await self._claim(
@@ -224,10 +252,11 @@ class Provisioner:
         head, ddl = render_tenant_ddl(self.migrations)
         try:
             async with self.engine.begin() as connection:
-                await self._build_schema(connection, tenant, head, ddl)
+                invitation_token = await self._build_schema(connection, tenant, head, ddl)
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=True)
             raise self._failed(tenant.id) from exc
+        self._send_admin_invitation(tenant, invitation_token)
         return tenant
 
     async def _record_failure(self, tenant: Tenant, exc: Exception, *, registered: bool) -> None:

@@ -1,0 +1,183 @@
+"""Staff join a clinic by invitation: a clinic admin invites `{email, role}`, the invitee
+accepts with the emailed token and sets a password."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import uuid
+
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.db.base import utcnow
+from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
+from polyclinic.identity import events
+from polyclinic.identity.accounts import check_new_password
+from polyclinic.identity.events import Caller
+from polyclinic.identity.mail import MailMessage, MailQueue
+from polyclinic.identity.models import Invitation, User
+from polyclinic.identity.opaque import hash_token, new_token
+from polyclinic.identity.passwords import hash_password
+from polyclinic.identity.roles import STAFF_ROLES
+from polyclinic.tenancy.context import TenantInfo
+
+INVITATION_LIFETIME = datetime.timedelta(days=7)
+
+
+class InvitationRepository(SQLAlchemyAsyncRepository[Invitation]):
+    model_type = Invitation
+
+
+def invitation_message(tenant: TenantInfo, email: str, role: str, token: str) -> MailMessage:
+    return MailMessage(
+        clinic_id=str(tenant.id),
+        to=email,
+        kind="staff_invitation",
+        subject=f"You are invited to join {tenant.name} on Polyclinic",
+        body=(
+            f"You have been invited to {tenant.name} as {role.replace('_', ' ')}.\n"
+            f"Accept within 7 days with this code (POST /api/v1/auth/accept-invitation): {token}"
+        ),
+    )
+
+
+def new_invitation(email: str, role: str, invited_by: uuid.UUID | None) -> tuple[Invitation, str]:
+    token, token_hash = new_token()
+    invitation = Invitation(
+        email=email,
+        role=role,
+        token_hash=token_hash,
+        invited_by=invited_by,
+        expires_at=utcnow() + INVITATION_LIFETIME,
+    )
+    return invitation, token
+
+
+class Invitations:
+    def __init__(self, session: AsyncSession, tenant: TenantInfo, mail: MailQueue) -> None:
+        self.db = session
+        self.tenant = tenant
+        self.mail = mail
+
+    async def invite(self, email: str, role: str, actor: uuid.UUID, caller: Caller) -> Invitation:
+        email = email.strip().lower()
+        if role not in STAFF_ROLES:
+            raise InvalidInput(
+                f"Staff can be invited as {', '.join(sorted(STAFF_ROLES))}",
+                [FieldError("role", "is not a staff role")],
+            )
+        existing = await self.db.execute(select(User.id).where(func.lower(User.email) == email))
+        if existing.first() is not None:
+            raise Conflict(
+                f"{email} already has an account at this clinic",
+                [FieldError("email", "already has an account")],
+            )
+        await self._revoke_pending(email)
+        invitation, token = new_invitation(email, role, actor)
+        self.db.add(invitation)
+        await self.db.flush()
+        events.record(self.db, caller, "invitation_sent", actor_id=actor, email=email, role=role)
+        await self.db.commit()
+        self.mail.enqueue(invitation_message(self.tenant, email, role, token))
+        return invitation
+
+    async def list(
+        self, *, pending_only: bool, limit: int, offset: int
+    ) -> tuple[list[Invitation], int]:
+        filters: list = [LimitOffset(limit, offset), OrderBy("created_at", "desc")]
+        if pending_only:
+            filters += [Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)]
+        rows, total = await InvitationRepository(session=self.db).get_many_and_count(*filters)
+        return list(rows), total
+
+    async def resend(
+        self, invitation_id: uuid.UUID, actor: uuid.UUID, caller: Caller
+    ) -> Invitation:
+        invitation = await self._pending(invitation_id)
+        token, invitation.token_hash = new_token()
+        invitation.expires_at = utcnow() + INVITATION_LIFETIME
+        events.record(self.db, caller, "invitation_resent", actor_id=actor, email=invitation.email)
+        await self.db.commit()
+        self.mail.enqueue(invitation_message(self.tenant, invitation.email, invitation.role, token))
+        return invitation
+
+    async def revoke(
+        self, invitation_id: uuid.UUID, actor: uuid.UUID, caller: Caller
+    ) -> Invitation:
+        invitation = await self._pending(invitation_id)
+        invitation.revoked_at = utcnow()
+        events.record(self.db, caller, "invitation_revoked", actor_id=actor, email=invitation.email)
+        await self.db.commit()
+        return invitation
+
+    async def accept(
+        self, token: str, password: str, first_name: str, last_name: str, caller: Caller
+    ) -> User:
+        check_new_password(password)
+        invitation = (
+            await self.db.execute(
+                select(Invitation)
+                .where(Invitation.token_hash == hash_token(token))
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        now = utcnow()
+        if (
+            invitation is None
+            or invitation.accepted_at is not None
+            or invitation.revoked_at is not None
+            or invitation.expires_at <= now
+        ):
+            raise InvalidInput(
+                "This invitation is invalid, used or expired; ask the clinic for a new one",
+                [FieldError("token", "is invalid or expired")],
+            )
+        user = User(
+            email=invitation.email,
+            password_hash=await asyncio.to_thread(hash_password, password),
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+            role=invitation.role,
+            is_active=True,
+            email_verified_at=now,
+        )
+        self.db.add(user)
+        invitation.accepted_at = now
+        try:
+            await self.db.flush()
+        except IntegrityError:
+            await self.db.rollback()
+            raise Conflict("An account with this email already exists at this clinic") from None
+        events.record(
+            self.db,
+            caller,
+            "invitation_accepted",
+            user_id=user.id,
+            email=user.email,
+            role=user.role,
+        )
+        await self.db.commit()
+        return user
+
+    async def _pending(self, invitation_id: uuid.UUID) -> Invitation:
+        invitation = await self.db.get(Invitation, invitation_id)
+        if invitation is None:
+            raise NotFound("No such invitation")
+        if invitation.accepted_at is not None or invitation.revoked_at is not None:
+            raise Conflict("This invitation was already accepted or revoked")
+        return invitation
+
+    async def _revoke_pending(self, email: str) -> None:
+        await self.db.execute(
+            update(Invitation)
+            .where(
+                Invitation.email == email,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+        )
