@@ -44,6 +44,7 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "TRUSTED_PROXIES": TRUSTED_PROXY,
         "TENANT_CACHE_TTL": "60",
         "DB_POOL_SIZE": "5",
+        "AUTH_RATE_LIMIT_PER_MINUTE": "100000",
         **overrides,
     }
     return load_settings(environ)

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 
 import dramatiq
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.datastructures import State
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 import polyclinic.identity.models  # noqa: F401  (clinic tables)
@@ -32,6 +35,7 @@ from polyclinic.platform.controllers import (
 )
 from polyclinic.tenancy.middleware import TenancyMiddleware
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
+from polyclinic.web.caller import client_ip
 from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
 from polyclinic.web.health import HealthController
@@ -68,6 +72,23 @@ def clinic_api() -> Router:
             InvitationsController,
             StaffController,
         ],
+    )
+
+
+def auth_rate_limit(settings: Settings) -> RateLimitConfig:
+    """Requests to /api/v1/auth/* per minute, per clinic host and client address."""
+
+    def identifier(request: Request) -> str:
+        return f"{request.headers.get('host', '-')}|{client_ip(request)}"
+
+    def is_auth_route(request: Request) -> bool:
+        return request.url.path.startswith("/api/v1/auth/")
+
+    return RateLimitConfig(
+        rate_limit=("minute", settings.auth_rate_limit_per_minute),
+        identifier_for_request=identifier,
+        check_throttle_handler=is_auth_route,
+        store="auth_rate_limit",
     )
 
 
@@ -110,9 +131,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies=DEPENDENCIES,
         plugins=[PolyclinicCLIPlugin()],
+        stores={
+            "auth_rate_limit": (
+                RedisStore(runtime.redis, namespace="polyclinic-rate")
+                if runtime.redis is not None
+                else MemoryStore()
+            )
+        },
         middleware=[
             RequestIdMiddleware(),
             TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies),
+            auth_rate_limit(settings).middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_request_id_header],

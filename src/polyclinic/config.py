@@ -35,6 +35,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_token_ttl: Seconds = 900
     session_idle_timeout: Seconds = 12 * 3600
     session_max_age: Seconds = 14 * 24 * 3600
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    login_max_failures_per_address: Annotated[int, msgspec.Meta(ge=1)] = 50
+    login_lockout_seconds: Seconds = 900
+    auth_rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 500

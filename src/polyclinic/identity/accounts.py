@@ -21,6 +21,7 @@ from polyclinic.identity.opaque import hash_token, new_token
 from polyclinic.identity.passwords import hash_password, password_problem, verify_password
 from polyclinic.identity.roles import Role
 from polyclinic.identity.sessions import IssuedTokens, Sessions
+from polyclinic.identity.throttle import LoginThrottle
 from polyclinic.tenancy.context import TenantInfo
 
 VERIFY_EMAIL = "verify_email"
@@ -49,12 +50,18 @@ def check_new_password(password: str, field: str = "password") -> None:
 
 class Accounts:
     def __init__(
-        self, session: AsyncSession, tenant: TenantInfo, sessions: Sessions, mail: MailQueue
+        self,
+        session: AsyncSession,
+        tenant: TenantInfo,
+        sessions: Sessions,
+        mail: MailQueue,
+        throttle: LoginThrottle,
     ) -> None:
         self.db = session
         self.tenant = tenant
         self.sessions = sessions
         self.mail = mail
+        self.throttle = throttle
 
     async def by_email(self, email: str) -> User | None:
         query = select(User).where(func.lower(User.email) == email.strip().lower())
@@ -89,18 +96,18 @@ class Accounts:
         return user
 
     async def login(self, email: str, password: str, caller: Caller) -> tuple[User, IssuedTokens]:
+        email = email.strip().lower()[:320]
+        await self.throttle.check(email, caller.ip)
         user = await self.by_email(email)
         stored = user.password_hash if user is not None else None
         if not await asyncio.to_thread(verify_password, password, stored) or user is None:
-            events.record(
-                self.db,
-                caller,
-                "login_failed",
-                user_id=user.id if user else None,
-                email=email.strip().lower()[:320],
-            )
+            user_id = user.id if user else None
+            events.record(self.db, caller, "login_failed", user_id=user_id, email=email)
+            if await self.throttle.failed(email, caller.ip):
+                events.record(self.db, caller, "account_locked", user_id=user_id, email=email)
             await self.db.commit()
             raise Unauthorized(WRONG_CREDENTIALS)
+        await self.throttle.succeeded(email)
         if not user.is_active:
             events.record(self.db, caller, "login_refused_inactive", user_id=user.id)
             await self.db.commit()

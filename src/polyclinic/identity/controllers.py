@@ -34,6 +34,7 @@ from polyclinic.identity.schemas import (
     user_out,
 )
 from polyclinic.identity.sessions import IssuedTokens, Sessions
+from polyclinic.identity.throttle import LoginThrottle
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.caller import caller_of
 from polyclinic.web.envelope import Envelope, ok
@@ -47,7 +48,8 @@ SIGNED_IN = error_responses(400, 401, 403, 404, 409, 422)
 
 def _services(db: AsyncSession, clinic: TenantInfo, runtime: Runtime) -> tuple[Accounts, Sessions]:
     sessions = Sessions(db, clinic, runtime.settings, runtime.signer)
-    return Accounts(db, clinic, sessions, runtime.mail), sessions
+    throttle = LoginThrottle(runtime.redis, runtime.settings, clinic)
+    return Accounts(db, clinic, sessions, runtime.mail, throttle), sessions
 
 
 def _token_response(

@@ -1,0 +1,76 @@
+"""Failed sign-ins, counted in Redis per account and per client address, per clinic.
+
+After `LOGIN_MAX_FAILURES` failures within the lockout window an account is locked for
+`LOGIN_LOCKOUT_SECONDS`; an address with `LOGIN_MAX_FAILURES_PER_ADDRESS` failures is turned
+away for the same time. Unknown emails count like known ones, so a lock reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+
+from polyclinic.config import Settings
+from polyclinic.errors import DomainError
+from polyclinic.tenancy.context import TenantInfo
+
+logger = logging.getLogger("polyclinic.identity")
+
+
+class TooManyAttempts(DomainError):
+    status_code = 429
+
+
+class LoginThrottle:
+    def __init__(self, redis: Redis | None, settings: Settings, tenant: TenantInfo) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.prefix = f"polyclinic:{tenant.id}:login"
+
+    def _keys(self, email: str, ip: str | None) -> tuple[str, str, str]:
+        return (
+            f"{self.prefix}:fail:account:{email}",
+            f"{self.prefix}:fail:address:{ip or '-'}",
+            f"{self.prefix}:locked:{email}",
+        )
+
+    async def check(self, email: str, ip: str | None) -> None:
+        if self.redis is None:
+            return
+        _, address, locked = self._keys(email, ip)
+        lock_ttl = await self.redis.ttl(locked)
+        if lock_ttl and lock_ttl > 0:
+            raise TooManyAttempts(
+                f"Too many failed sign-ins for this account; try again in {_minutes(lock_ttl)}"
+            )
+        failures = int(await self.redis.get(address) or 0)
+        if failures >= self.settings.login_max_failures_per_address:
+            retry = await self.redis.ttl(address)
+            raise TooManyAttempts(
+                f"Too many failed sign-ins from your address; try again in {_minutes(retry)}"
+            )
+
+    async def failed(self, email: str, ip: str | None) -> bool:
+        """Count a failure; True when it locked the account."""
+        if self.redis is None:
+            return False
+        account, address, locked = self._keys(email, ip)
+        window = self.settings.login_lockout_seconds
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(account).expire(account, window).incr(address).expire(address, window)
+            account_failures, _, _, _ = await pipe.execute()
+        if account_failures >= self.settings.login_max_failures:
+            await self.redis.set(locked, 1, ex=window)
+            await self.redis.delete(account)
+            return True
+        return False
+
+    async def succeeded(self, email: str) -> None:
+        if self.redis is not None:
+            await self.redis.delete(self._keys(email, None)[0])
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, (seconds + 59) // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
