@@ -39,6 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_failures_per_address: Annotated[int, msgspec.Meta(ge=1)] = 50
     login_lockout_seconds: Seconds = 900
     auth_rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    mfa_required_for_admins: bool = False
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 500

@@ -16,6 +16,7 @@ from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
 from polyclinic.identity import events
 from polyclinic.identity.events import Caller
 from polyclinic.identity.mail import MailMessage, MailQueue
+from polyclinic.identity.mfa import Mfa
 from polyclinic.identity.models import User, UserToken
 from polyclinic.identity.opaque import hash_token, new_token
 from polyclinic.identity.passwords import hash_password, password_problem, verify_password
@@ -56,12 +57,14 @@ class Accounts:
         sessions: Sessions,
         mail: MailQueue,
         throttle: LoginThrottle,
+        mfa: Mfa,
     ) -> None:
         self.db = session
         self.tenant = tenant
         self.sessions = sessions
         self.mail = mail
         self.throttle = throttle
+        self.mfa = mfa
 
     async def by_email(self, email: str) -> User | None:
         query = select(User).where(func.lower(User.email) == email.strip().lower())
@@ -95,7 +98,9 @@ class Accounts:
         self._send_verification(user, token)
         return user
 
-    async def login(self, email: str, password: str, caller: Caller) -> tuple[User, IssuedTokens]:
+    async def login(
+        self, email: str, password: str, caller: Caller, totp: str | None = None
+    ) -> tuple[User, IssuedTokens]:
         email = email.strip().lower()[:320]
         await self.throttle.check(email, caller.ip)
         user = await self.by_email(email)
@@ -112,6 +117,12 @@ class Accounts:
             events.record(self.db, caller, "login_refused_inactive", user_id=user.id)
             await self.db.commit()
             raise Unauthorized("This account has been deactivated by the clinic")
+        if not await self.mfa.passes(user, totp, caller):
+            events.record(self.db, caller, "login_failed", user_id=user.id, email=email, mfa=True)
+            if await self.throttle.failed(email, caller.ip):
+                events.record(self.db, caller, "account_locked", user_id=user.id, email=email)
+            await self.db.commit()
+            raise Unauthorized("The code is wrong", [FieldError("totp", "does not match")])
         tokens = await self.sessions.start(user, caller)
         events.record(self.db, caller, "login_succeeded", user_id=user.id)
         await self.db.commit()

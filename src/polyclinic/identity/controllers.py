@@ -14,14 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import Unauthorized
 from polyclinic.identity.accounts import Accounts, Registration
-from polyclinic.identity.guards import ACCESS_COOKIE, Principal
+from polyclinic.identity.guards import ACCESS_COOKIE, Principal, must_enrol_mfa
 from polyclinic.identity.invitations import Invitations
+from polyclinic.identity.mfa import Mfa
 from polyclinic.identity.models import User
 from polyclinic.identity.schemas import (
     AcceptInvitationRequest,
     ChangePasswordRequest,
     EmailRequest,
     LoginRequest,
+    MfaCodeRequest,
+    MfaEnabledOut,
+    MfaSetupOut,
+    PasswordRequest,
     RefreshRequest,
     RegisterRequest,
     ResetPasswordRequest,
@@ -49,7 +54,8 @@ SIGNED_IN = error_responses(400, 401, 403, 404, 409, 422)
 def _services(db: AsyncSession, clinic: TenantInfo, runtime: Runtime) -> tuple[Accounts, Sessions]:
     sessions = Sessions(db, clinic, runtime.settings, runtime.signer)
     throttle = LoginThrottle(runtime.redis, runtime.settings, clinic)
-    return Accounts(db, clinic, sessions, runtime.mail, throttle), sessions
+    mfa = Mfa(db, clinic, runtime.settings)
+    return Accounts(db, clinic, sessions, runtime.mail, throttle, mfa), sessions
 
 
 def _token_response(
@@ -60,6 +66,7 @@ def _token_response(
         refresh_token=None if cookies else tokens.refresh_token,
         expires_in=tokens.expires_in,
         user=user_out(user),
+        mfa_enrolment_required=must_enrol_mfa(user, runtime.settings),
     )
     jar = []
     if cookies:
@@ -151,7 +158,9 @@ class AuthController(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Response[Envelope[TokenPair]]:
         accounts, _ = _services(clinic_db, clinic, runtime)
-        user, tokens = await accounts.login(data.email, data.password, caller_of(request))
+        user, tokens = await accounts.login(
+            data.email, data.password, caller_of(request), data.totp
+        )
         return _token_response(user, tokens, runtime, cookies=data.use_cookies, message="Signed in")
 
     @post(
@@ -350,6 +359,67 @@ class AuthController(Controller):
             data.token, data.password, data.first_name, data.last_name, caller_of(request)
         )
         return ok(user_out(user), "Welcome; sign in with your new password", HTTP_201_CREATED)
+
+    @post(
+        "/mfa/setup",
+        status_code=HTTP_200_OK,
+        summary="Start two-factor sign-in: a new secret for the authenticator app",
+        opt={"permission": ("account", "mfa")},
+        responses=SIGNED_IN,
+    )
+    async def mfa_setup(
+        self,
+        clinic_db: NamedDependency[AsyncSession],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
+        principal: NamedDependency[Principal],
+    ) -> Envelope[MfaSetupOut]:
+        secret, uri = await Mfa(clinic_db, clinic, runtime.settings).setup(
+            await _me(clinic_db, principal)
+        )
+        return ok(MfaSetupOut(secret=secret, otpauth_uri=uri), "Scan it, then confirm a code")
+
+    @post(
+        "/mfa/enable",
+        status_code=HTTP_200_OK,
+        summary="Confirm a code; turns two-factor sign-in on and returns recovery codes once",
+        opt={"permission": ("account", "mfa")},
+        responses=SIGNED_IN,
+    )
+    async def mfa_enable(
+        self,
+        request: Request,
+        data: JSONBody[MfaCodeRequest],
+        clinic_db: NamedDependency[AsyncSession],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
+        principal: NamedDependency[Principal],
+    ) -> Envelope[MfaEnabledOut]:
+        codes = await Mfa(clinic_db, clinic, runtime.settings).enable(
+            await _me(clinic_db, principal), data.code, caller_of(request)
+        )
+        return ok(MfaEnabledOut(recovery_codes=codes), "Two-factor sign-in is on")
+
+    @post(
+        "/mfa/disable",
+        status_code=HTTP_200_OK,
+        summary="Turn two-factor sign-in off",
+        opt={"permission": ("account", "mfa")},
+        responses=SIGNED_IN,
+    )
+    async def mfa_disable(
+        self,
+        request: Request,
+        data: JSONBody[PasswordRequest],
+        clinic_db: NamedDependency[AsyncSession],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
+        principal: NamedDependency[Principal],
+    ) -> Envelope[None]:
+        await Mfa(clinic_db, clinic, runtime.settings).disable(
+            await _me(clinic_db, principal), data.password, caller_of(request)
+        )
+        return ok(None, "Two-factor sign-in is off")
 
     @get(
         "/me",

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
+from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session
 from polyclinic.errors import Forbidden, Unauthorized
+from polyclinic.identity.models import User
 from polyclinic.identity.permissions import MATRIX, Permission, allowed, is_public
+from polyclinic.identity.roles import Role
 from polyclinic.identity.sessions import SESSION_ENDED, Sessions
 from polyclinic.identity.tokens import InvalidToken, clinic_audience
 from polyclinic.tenancy.context import TenantInfo
@@ -25,6 +28,19 @@ class Principal:
     user_id: uuid.UUID
     role: str
     session_id: uuid.UUID
+    must_enrol_mfa: bool = False
+
+
+# What a user held to two-factor sign-in by policy may do before enrolling.
+ENROLMENT_PERMISSIONS = {("account", "mfa"), ("account", "read_own"), ("sessions", "manage_own")}
+
+
+def must_enrol_mfa(user: User, settings: Settings) -> bool:
+    return (
+        settings.mfa_required_for_admins
+        and user.role == Role.CLINIC_ADMIN
+        and user.mfa_enabled_at is None
+    )
 
 
 def access_token(connection: ASGIConnection) -> str:
@@ -50,7 +66,12 @@ async def authenticate(connection: ASGIConnection) -> Principal:
             user_id, session_id
         )
     # The role is read from the database, so a change applies to the very next request.
-    return Principal(user_id=user.id, role=user.role, session_id=session_id)
+    return Principal(
+        user_id=user.id,
+        role=user.role,
+        session_id=session_id,
+        must_enrol_mfa=must_enrol_mfa(user, runtime.settings),
+    )
 
 
 def permission_of(handler: BaseRouteHandler) -> Permission | None:
@@ -67,6 +88,10 @@ async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> No
     principal = await authenticate(connection)
     if not allowed(permission, principal.role):
         raise Forbidden("Your role does not allow this")
+    if principal.must_enrol_mfa and permission not in ENROLMENT_PERMISSIONS:
+        raise Forbidden(
+            "Turn on two-factor sign-in first (POST /api/v1/auth/mfa/setup, then /mfa/enable)"
+        )
     connection.scope["state"]["principal"] = principal  # type: ignore[typeddict-item]
 
 

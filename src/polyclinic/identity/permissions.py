@@ -22,6 +22,7 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("account", "recover"): PUBLIC,
     ("account", "read_own"): ALL_ROLES,
     ("account", "update_own"): ALL_ROLES,
+    ("account", "mfa"): ALL_ROLES,
     ("sessions", "manage_own"): ALL_ROLES,
     ("staff", "list"): frozenset({A}),
     ("staff", "manage"): frozenset({A}),

@@ -89,6 +89,7 @@ class TokenPair(msgspec.Struct, rename="camel"):
     refresh_token: str | None
     expires_in: int
     user: UserOut
+    mfa_enrolment_required: bool = False
     token_type: str = "Bearer"
 
 
@@ -184,3 +185,20 @@ def invitation_out(invitation: Invitation) -> InvitationOut:
         expires_at=invitation.expires_at,
         created_at=invitation.created_at,
     )
+
+
+class MfaSetupOut(msgspec.Struct, rename="camel"):
+    secret: str
+    otpauth_uri: str
+
+
+class MfaCodeRequest(msgspec.Struct, rename="camel"):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
+
+
+class MfaEnabledOut(msgspec.Struct, rename="camel"):
+    recovery_codes: list[str]
+
+
+class PasswordRequest(msgspec.Struct, rename="camel"):
+    password: Password
