@@ -5,14 +5,21 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polyclinic.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from polyclinic.tenancy.models import Tenant
 
 DEV_DIR = Path("var")
 DEV_DATABASE = "polyclinic"
 DEV_ADMIN_EMAIL = "admin@localhost"
 DEV_ADMIN_PASSWORD = "polyclinic-dev-admin"
 DEMO_SUBDOMAIN = "demo"
+DEMO_CLINIC_ADMIN = "owner@demo.localhost"
 
 
 def embedded_postgres_url(data_dir: Path, database: str) -> str:
@@ -42,7 +49,7 @@ def dev_environment() -> None:
 
 
 async def seed_demo(settings: Settings) -> None:
-    """The demo clinic and a super-admin, each created once."""
+    """The demo clinic with a signed-up clinic admin, and a super-admin, each created once."""
     from sqlalchemy import select
 
     from polyclinic.db.engine import create_app_engine
@@ -61,16 +68,41 @@ async def seed_demo(settings: Settings) -> None:
             if await users.by_email(DEV_ADMIN_EMAIL) is None:
                 await users.create_admin(DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD)
         if demo is None or demo.status == TenantStatus.FAILED:
-            await Provisioner(engine, settings).create(
-                NewClinic(
-                    "Demo Clinic",
-                    DEMO_SUBDOMAIN,
-                    "Europe/London",
-                    f"owner@{DEMO_SUBDOMAIN}.localhost",
-                )
+            demo = await Provisioner(engine, settings).create(
+                NewClinic("Demo Clinic", DEMO_SUBDOMAIN, "Europe/London", DEMO_CLINIC_ADMIN)
             )
+        await _ensure_demo_admin(engine, demo)
     finally:
         await engine.dispose()
+
+
+async def _ensure_demo_admin(engine: AsyncEngine, demo: Tenant) -> None:
+    """The demo clinic's admin, already past the invitation, so a newcomer can sign in."""
+    from sqlalchemy import select
+
+    from polyclinic.db.base import utcnow
+    from polyclinic.db.session import clinic_transaction
+    from polyclinic.identity.models import User
+    from polyclinic.identity.passwords import hash_password
+    from polyclinic.identity.roles import Role
+    from polyclinic.tenancy.resolver import tenant_info
+
+    info = tenant_info(demo)
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:
+        exists = await session.scalar(select(User.id).where(User.email == DEMO_CLINIC_ADMIN))
+        if exists is None:
+            session.add(
+                User(
+                    email=DEMO_CLINIC_ADMIN,
+                    password_hash=hash_password(DEV_ADMIN_PASSWORD),
+                    first_name="Demo",
+                    last_name="Admin",
+                    role=Role.CLINIC_ADMIN,
+                    is_active=True,
+                    email_verified_at=utcnow(),
+                )
+            )
 
 
 def welcome(settings: Settings, host: str, port: int) -> str:
@@ -78,6 +110,7 @@ def welcome(settings: Settings, host: str, port: int) -> str:
     return f"""
 Polyclinic is starting on {host}:{port}
   demo clinic   curl http://{DEMO_SUBDOMAIN}.{settings.base_domain}:{port}/api/v1/clinic
+  clinic admin  {DEMO_CLINIC_ADMIN} / {DEV_ADMIN_PASSWORD}  (POST .../api/v1/auth/login on demo)
   super-admin   {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}
                 curl -X POST {base}/platform/v1/auth/login -H 'content-type: application/json' \\
                      -d '{{"email": "{DEV_ADMIN_EMAIL}", "password": "{DEV_ADMIN_PASSWORD}"}}'

@@ -76,3 +76,13 @@ async def test_every_role_against_every_protected_route(
                 assert response.json()["message"] == "Your role does not allow this"
             checked += 1
     assert checked >= 6 * 8
+
+
+def test_the_readme_shows_the_current_matrix() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("<!-- permission-matrix -->\n", 1)[1].split(
+        "\n<!-- /permission-matrix -->"
+    )[0]
+    assert block == as_markdown()
