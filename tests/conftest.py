@@ -27,6 +27,8 @@ PLATFORM_HOST = f"admin.{BASE_DOMAIN}"
 TRUSTED_PROXY = "10.9.8.7"
 ADMIN_EMAIL = "root@platform.test"
 ADMIN_PASSWORD = "a-long-test-password"
+# Redis keys of one test run never meet another run's (lockout counters, rate limits).
+RUN_NAMESPACE = f"polyclinic-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +47,7 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "TENANT_CACHE_TTL": "60",
         "DB_POOL_SIZE": "5",
         "AUTH_RATE_LIMIT_PER_MINUTE": "100000",
+        "REDIS_NAMESPACE": RUN_NAMESPACE,
         **overrides,
     }
     return load_settings(environ)

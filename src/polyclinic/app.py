@@ -52,7 +52,7 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(
         settings=settings,
         engine=engine,
-        resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis),
+        resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis, settings.redis_namespace),
         signer=TokenSigner(settings),
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
         mail=MailQueue(LogMailer()),
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[PolyclinicCLIPlugin()],
         stores={
             "auth_rate_limit": (
-                RedisStore(runtime.redis, namespace="polyclinic-rate")
+                RedisStore(runtime.redis, namespace=f"{settings.redis_namespace}:rate")
                 if runtime.redis is not None
                 else MemoryStore()
             )

@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_signing_key: Annotated[str, msgspec.Meta(min_length=32)]
     jwt_key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "k1"
     redis_url: str | None = None
+    redis_namespace: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "polyclinic"
     in_process_workers: bool = False
     platform_subdomains: tuple[str, ...] = ("admin",)
     trusted_proxies: tuple[str, ...] = ()
@@ -40,6 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_lockout_seconds: Seconds = 900
     auth_rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     mfa_required_for_admins: bool = False
+    mfa_required_for_super_admins: bool = False
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 500

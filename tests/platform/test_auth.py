@@ -133,3 +133,75 @@ def test_create_admin_command(settings: Settings, database_url: str) -> None:
     assert created.exit_code == 0, created.output
     assert again.exit_code != 0 and "already exists" in again.output
     assert short.exit_code != 0 and "at least 12" in short.output
+
+
+async def _new_admin(settings: Settings) -> tuple[str, str]:
+    from polyclinic.db.engine import create_app_engine
+    from polyclinic.db.session import platform_session
+    from polyclinic.platform.services import PlatformUsers
+
+    email, password = f"mfa-{uuid.uuid4().hex[:8]}@platform.test", "a-long-admin-password"
+    engine = create_app_engine(settings, pool_size=1)
+    async with platform_session(engine) as session:
+        await PlatformUsers(session).create_admin(email, password)
+    await engine.dispose()
+    return email, password
+
+
+async def test_super_admin_two_factor_and_the_policy(database_url: str, settings: Settings) -> None:
+    from polyclinic.app import create_app
+    from tests.conftest import make_settings
+    from tests.identity.test_mfa import code_for
+
+    email, password = await _new_admin(settings)
+    app = create_app(make_settings(database_url, MFA_REQUIRED_FOR_SUPER_ADMINS="true"))
+    client = Client(app)
+
+    async def login(**extra: str):  # type: ignore[no-untyped-def]
+        return await client.platform(
+            "POST", "/platform/v1/auth/login", json={"email": email, "password": password, **extra}
+        )
+
+    first = (await login()).json()["data"]
+    assert first["mfaEnrolmentRequired"] is True
+    held = await client.platform("GET", "/platform/v1/clinics", first["accessToken"])
+    assert held.status_code == 403 and "two-factor" in held.json()["message"]
+
+    setup = await client.platform("POST", "/platform/v1/auth/mfa/setup", first["accessToken"])
+    secret = setup.json()["data"]["secret"]
+    enabled = await client.platform(
+        "POST",
+        "/platform/v1/auth/mfa/enable",
+        first["accessToken"],
+        json={"code": code_for(secret)},
+    )
+    recovery = enabled.json()["data"]["recoveryCodes"]
+    assert (
+        await client.platform("GET", "/platform/v1/clinics", first["accessToken"])
+    ).status_code == 200
+
+    missing = await login()
+    assert missing.status_code == 401 and missing.json()["errors"][0]["field"] == "totp"
+    assert (await login(totp="000000")).status_code == 401
+    assert (await login(totp=code_for(secret))).status_code == 200
+    assert (await login(totp=recovery[0])).status_code == 200
+    assert (await login(totp=recovery[0])).status_code == 401
+    await app.state.runtime.engine.dispose()
+    await app.state.runtime.redis.aclose()
+
+
+async def test_super_admin_sign_in_locks_after_repeated_failures(
+    client: Client, settings: Settings
+) -> None:
+    email, password = await _new_admin(settings)
+    for _ in range(5):
+        wrong = await client.platform(
+            "POST",
+            "/platform/v1/auth/login",
+            json={"email": email, "password": "guess-guess-guess"},
+        )
+        assert wrong.status_code == 401
+    locked = await client.platform(
+        "POST", "/platform/v1/auth/login", json={"email": email, "password": password}
+    )
+    assert locked.status_code == 429

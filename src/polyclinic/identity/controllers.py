@@ -53,7 +53,7 @@ SIGNED_IN = error_responses(400, 401, 403, 404, 409, 422)
 
 def _services(db: AsyncSession, clinic: TenantInfo, runtime: Runtime) -> tuple[Accounts, Sessions]:
     sessions = Sessions(db, clinic, runtime.settings, runtime.signer)
-    throttle = LoginThrottle(runtime.redis, runtime.settings, clinic)
+    throttle = LoginThrottle(runtime.redis, runtime.settings, f"clinic:{clinic.id}")
     mfa = Mfa(db, clinic, runtime.settings)
     return Accounts(db, clinic, sessions, runtime.mail, throttle, mfa), sessions
 

@@ -76,9 +76,38 @@ def code_matches(secret: bytes, code: str, at: float | None = None) -> bool:
     return False
 
 
-def _recovery_code() -> str:
-    raw = secrets.token_hex(5)
-    return f"{raw[:5]}-{raw[5:]}"
+def new_recovery_codes() -> list[str]:
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = secrets.token_hex(5)
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes
+
+
+def new_secret(box: SecretBox, bound_to: str, account: str, issuer: str) -> tuple[str, str, str]:
+    """(sealed secret to store, base32 secret to show, otpauth URI for a QR code)."""
+    secret = os.urandom(20)
+    uri = _totp(secret).get_provisioning_uri(account, issuer)
+    return box.seal(secret, bound_to), base64.b32encode(secret).decode().rstrip("="), uri
+
+
+def open_secret(box: SecretBox, sealed: str | None, bound_to: str) -> bytes:
+    if sealed is None:
+        raise Conflict("Start with the two-factor setup step first")
+    try:
+        return box.open(sealed, bound_to)
+    except (InvalidTag, ValueError):
+        raise Conflict("The stored two-factor secret is unreadable; set it up again") from None
+
+
+def code_required() -> Unauthorized:
+    return Unauthorized(
+        "Enter the code from your authenticator app", [FieldError("totp", "is required")]
+    )
+
+
+def wrong_enrolment_code() -> InvalidInput:
+    return InvalidInput("The code is wrong", [FieldError("code", "does not match")])
 
 
 class Mfa:
@@ -91,29 +120,23 @@ class Mfa:
         return f"{self.tenant.id}:{user.id}"
 
     def _secret(self, user: User) -> bytes:
-        assert user.mfa_secret is not None
-        try:
-            return self.box.open(user.mfa_secret, self._bound(user))
-        except (InvalidTag, ValueError):
-            raise Conflict("The stored two-factor secret is unreadable; set it up again") from None
+        return open_secret(self.box, user.mfa_secret, self._bound(user))
 
     async def setup(self, user: User) -> tuple[str, str]:
         """A new secret awaiting confirmation: (base32 secret, otpauth URI)."""
         if user.mfa_enabled_at is not None:
             raise Conflict("Two-factor sign-in is already on; turn it off first to replace it")
-        secret = os.urandom(20)
-        user.mfa_secret = self.box.seal(secret, self._bound(user))
+        user.mfa_secret, shown, uri = new_secret(
+            self.box, self._bound(user), user.email, self.tenant.name
+        )
         await self.db.commit()
-        uri = _totp(secret).get_provisioning_uri(user.email, self.tenant.name)
-        return base64.b32encode(secret).decode().rstrip("="), uri
+        return shown, uri
 
     async def enable(self, user: User, code: str, caller: Caller) -> list[str]:
         if user.mfa_enabled_at is not None:
             raise Conflict("Two-factor sign-in is already on")
-        if user.mfa_secret is None:
-            raise Conflict("Start with POST /api/v1/auth/mfa/setup")
         if not code_matches(self._secret(user), code):
-            raise InvalidInput("The code is wrong", [FieldError("code", "does not match")])
+            raise wrong_enrolment_code()
         user.mfa_enabled_at = utcnow()
         codes = await self._new_recovery_codes(user)
         events.record(self.db, caller, "mfa_enabled", user_id=user.id)
@@ -134,9 +157,7 @@ class Mfa:
         if user.mfa_enabled_at is None:
             return True
         if not code:
-            raise Unauthorized(
-                "Enter the code from your authenticator app", [FieldError("totp", "is required")]
-            )
+            raise code_required()
         if code.isdigit() and code_matches(self._secret(user), code):
             return True
         recovery = (
@@ -159,7 +180,7 @@ class Mfa:
 
     async def _new_recovery_codes(self, user: User) -> list[str]:
         await self._drop_recovery_codes(user.id)
-        codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
+        codes = new_recovery_codes()
         self.db.add_all(
             UserToken(
                 id=uuid.uuid4(),

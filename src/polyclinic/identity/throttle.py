@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 
 from polyclinic.config import Settings
 from polyclinic.errors import DomainError
-from polyclinic.tenancy.context import TenantInfo
 
 logger = logging.getLogger("polyclinic.identity")
 
@@ -23,10 +22,11 @@ class TooManyAttempts(DomainError):
 
 
 class LoginThrottle:
-    def __init__(self, redis: Redis | None, settings: Settings, tenant: TenantInfo) -> None:
+    def __init__(self, redis: Redis | None, settings: Settings, scope: str) -> None:
+        """`scope` keeps counts apart: `clinic:<id>` for a clinic, `platform` for operators."""
         self.redis = redis
         self.settings = settings
-        self.prefix = f"polyclinic:{tenant.id}:login"
+        self.prefix = f"{settings.redis_namespace}:{scope}:login"
 
     def _keys(self, email: str, ip: str | None) -> tuple[str, str, str]:
         return (

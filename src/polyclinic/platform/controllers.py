@@ -5,14 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.errors import Unauthorized
+from polyclinic.identity.schemas import MfaCodeRequest, MfaEnabledOut, MfaSetupOut, PasswordRequest
+from polyclinic.identity.throttle import LoginThrottle
 from polyclinic.identity.tokens import PLATFORM_AUDIENCE
 from polyclinic.platform.guards import require_super_admin
+from polyclinic.platform.mfa import PlatformMfa, must_enrol
+from polyclinic.platform.models import PlatformUser
 from polyclinic.platform.schemas import (
     AccessToken,
     ClinicCreate,
@@ -26,6 +31,7 @@ from polyclinic.tenancy.domains import ClinicDomains
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.tenancy.services import ClinicRegistry
+from polyclinic.web.caller import client_ip
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE
 from polyclinic.web.state import Runtime
@@ -61,13 +67,84 @@ class PlatformAuthController(Controller):
     )
     async def login(
         self,
+        request: Request,
         data: JSONBody[LoginRequest],
         platform_db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Envelope[AccessToken]:
-        user = await PlatformUsers(platform_db).authenticate(data.email, data.password)
+        throttle = LoginThrottle(runtime.redis, runtime.settings, "platform")
+        user = await PlatformUsers(platform_db).sign_in(
+            data.email, data.password, data.totp, throttle, client_ip(request), runtime.settings
+        )
         token = runtime.signer.issue(user.id, PLATFORM_AUDIENCE, role="super_admin")
-        return ok(AccessToken(access_token=token, expires_in=runtime.signer.ttl), "Signed in")
+        signed_in = AccessToken(
+            access_token=token,
+            expires_in=runtime.signer.ttl,
+            mfa_enrolment_required=must_enrol(user, runtime.settings),
+        )
+        return ok(signed_in, "Signed in")
+
+    @post(
+        "/mfa/setup",
+        status_code=HTTP_200_OK,
+        summary="Start two-factor sign-in: a new secret for the authenticator app",
+        guards=[require_super_admin],
+        opt={"mfa_enrolment": True},
+        responses=PLATFORM_WRITE,
+    )
+    async def mfa_setup(
+        self,
+        request: Request,
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[MfaSetupOut]:
+        user = await _current_admin(request, platform_db)
+        secret, uri = await PlatformMfa(platform_db, runtime.settings).setup(user)
+        return ok(MfaSetupOut(secret=secret, otpauth_uri=uri), "Scan it, then confirm a code")
+
+    @post(
+        "/mfa/enable",
+        status_code=HTTP_200_OK,
+        summary="Confirm a code; turns two-factor sign-in on and returns recovery codes once",
+        guards=[require_super_admin],
+        opt={"mfa_enrolment": True},
+        responses=PLATFORM_WRITE,
+    )
+    async def mfa_enable(
+        self,
+        request: Request,
+        data: JSONBody[MfaCodeRequest],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[MfaEnabledOut]:
+        user = await _current_admin(request, platform_db)
+        codes = await PlatformMfa(platform_db, runtime.settings).enable(user, data.code)
+        return ok(MfaEnabledOut(recovery_codes=codes), "Two-factor sign-in is on")
+
+    @post(
+        "/mfa/disable",
+        status_code=HTTP_200_OK,
+        summary="Turn two-factor sign-in off",
+        guards=[require_super_admin],
+        responses=PLATFORM_WRITE,
+    )
+    async def mfa_disable(
+        self,
+        request: Request,
+        data: JSONBody[PasswordRequest],
+        platform_db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[None]:
+        user = await _current_admin(request, platform_db)
+        await PlatformMfa(platform_db, runtime.settings).disable(user, data.password)
+        return ok(None, "Two-factor sign-in is off")
+
+
+async def _current_admin(request: Request, session: AsyncSession) -> PlatformUser:
+    user = await PlatformUsers(session).get_active(request.scope["state"]["platform_user_id"])
+    if user is None:
+        raise Unauthorized("This account can no longer use the platform API")
+    return user
 
 
 class ClinicsController(Controller):

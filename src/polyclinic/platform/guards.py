@@ -8,8 +8,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from polyclinic.db.session import platform_session
-from polyclinic.errors import Unauthorized
+from polyclinic.errors import Forbidden, Unauthorized
 from polyclinic.identity.tokens import PLATFORM_AUDIENCE, InvalidToken
+from polyclinic.platform.mfa import must_enrol
 from polyclinic.platform.services import PlatformUsers
 from polyclinic.web.state import runtime_of
 
@@ -21,7 +22,7 @@ def bearer_token(connection: ASGIConnection) -> str:
     return token.strip()
 
 
-async def require_super_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def require_super_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     runtime = runtime_of(connection.app.state)
     try:
         claims = runtime.signer.verify(bearer_token(connection), PLATFORM_AUDIENCE)
@@ -31,6 +32,10 @@ async def require_super_admin(connection: ASGIConnection, _: BaseRouteHandler) -
         user = await PlatformUsers(session).get_active(_uuid(claims["sub"]))
     if user is None:
         raise Unauthorized("This account can no longer use the platform API")
+    if must_enrol(user, runtime.settings) and not handler.opt.get("mfa_enrolment"):
+        raise Forbidden(
+            "Turn on two-factor sign-in first (POST /platform/v1/auth/mfa/setup, then /mfa/enable)"
+        )
     connection.scope["state"]["platform_user_id"] = user.id  # type: ignore[typeddict-item]
 
 

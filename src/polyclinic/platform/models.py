@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
+from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Boolean, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyclinic.db.base import SharedBase, Timestamps, UUIDKey
@@ -16,3 +20,6 @@ class PlatformUser(UUIDKey, Timestamps, SharedBase):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    mfa_secret: Mapped[str | None] = mapped_column(String(255))
+    mfa_enabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    mfa_recovery_hashes: Mapped[list[str] | None] = mapped_column(JSONB)

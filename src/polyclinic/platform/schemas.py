@@ -21,11 +21,13 @@ Email = Annotated[
 class LoginRequest(msgspec.Struct, rename="camel"):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    totp: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z-]{6,20}$")] | None = None
 
 
 class AccessToken(msgspec.Struct, rename="camel"):
     access_token: str
     expires_in: int
+    mfa_enrolment_required: bool = False
     token_type: str = "Bearer"
 
 

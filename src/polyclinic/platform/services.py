@@ -7,8 +7,11 @@ import asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.config import Settings
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
 from polyclinic.identity.passwords import hash_password, verify_password
+from polyclinic.identity.throttle import LoginThrottle
+from polyclinic.platform.mfa import PlatformMfa
 from polyclinic.platform.models import PlatformUser
 
 MIN_PASSWORD_LENGTH = 12
@@ -44,6 +47,29 @@ class PlatformUsers:
         )
         if user is None or not valid or not user.is_active:
             raise Unauthorized("The email or password is wrong")
+        return user
+
+    async def sign_in(
+        self,
+        email: str,
+        password: str,
+        totp: str | None,
+        throttle: LoginThrottle,
+        ip: str | None,
+        settings: Settings,
+    ) -> PlatformUser:
+        """Password, then the second factor when on; failures count towards a lockout."""
+        email = email.strip().lower()
+        await throttle.check(email, ip)
+        try:
+            user = await self.authenticate(email, password)
+        except Unauthorized:
+            await throttle.failed(email, ip)
+            raise
+        if not await PlatformMfa(self.session, settings).passes(user, totp):
+            await throttle.failed(email, ip)
+            raise Unauthorized("The code is wrong", [FieldError("totp", "does not match")])
+        await throttle.succeeded(email)
         return user
 
     async def get_active(self, user_id: object) -> PlatformUser | None:

@@ -23,7 +23,6 @@ _MAX_ENTRIES = 20_000
 # where no Redis carries the invalidation.
 _UNKNOWN_TTL = 2.0
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-INVALIDATION_CHANNEL = "polyclinic:tenancy:invalidate"
 logger = logging.getLogger("polyclinic.tenancy")
 
 
@@ -61,7 +60,14 @@ class TenantResolver:
     """Each process caches answers for `ttl_seconds`; a change made in any process clears
     every process's cache at once through Redis pub/sub (without Redis, the TTL bounds it)."""
 
-    def __init__(self, engine: AsyncEngine, ttl_seconds: float, redis: Redis | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        ttl_seconds: float,
+        redis: Redis | None = None,
+        namespace: str = "polyclinic",
+    ) -> None:
+        self._channel = f"{namespace}:tenancy:invalidate"
         self._engine = engine
         self._ttl = ttl_seconds
         self._redis = redis
@@ -87,7 +93,7 @@ class TenantResolver:
         self._cache.clear()
         if self._redis is not None:
             try:
-                await self._redis.publish(INVALIDATION_CHANNEL, b"*")
+                await self._redis.publish(self._channel, b"*")
             except Exception:
                 logger.warning("could not broadcast a tenant cache invalidation; TTL applies")
 
@@ -98,7 +104,7 @@ class TenantResolver:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(INVALIDATION_CHANNEL)
+                    await pubsub.subscribe(self._channel)
                     self._cache.clear()  # anything may have changed while unsubscribed
                     if ready is not None:
                         ready.set()

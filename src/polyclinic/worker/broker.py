@@ -32,10 +32,12 @@ def registry_lookup(engine: Engine) -> Callable[[uuid.UUID], TenantInfo | None]:
     return lookup
 
 
-def create_broker(settings: Settings, *, namespace: str = "polyclinic") -> Broker:
+def create_broker(settings: Settings, *, namespace: str | None = None) -> Broker:
     broker: Broker
     if settings.redis_url:
-        broker = RedisBroker(url=settings.redis_url, namespace=namespace)
+        broker = RedisBroker(
+            url=settings.redis_url, namespace=namespace or settings.redis_namespace
+        )
     elif settings.in_process_workers:
         broker = StubBroker()
     else:
