@@ -25,6 +25,7 @@ from polyclinic.identity.audit_controller import AuthEventsController
 from polyclinic.identity.controllers import AuthController
 from polyclinic.identity.guards import authorize
 from polyclinic.identity.mail import LogMailer, MailQueue
+from polyclinic.identity.patients import PatientsController
 from polyclinic.identity.staff_controllers import InvitationsController, StaffController
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
@@ -71,6 +72,7 @@ def clinic_api() -> Router:
             AuthEventsController,
             InvitationsController,
             StaffController,
+            PatientsController,
         ],
     )
 

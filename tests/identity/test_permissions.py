@@ -86,3 +86,34 @@ def test_the_readme_shows_the_current_matrix() -> None:
         "\n<!-- /permission-matrix -->"
     )[0]
     assert block == as_markdown()
+
+
+async def test_a_patient_reads_only_their_own_record(
+    clinic_a: ClinicApi, clinic_b: ClinicApi, engine: AsyncEngine
+) -> None:
+    me = await add_user(engine, clinic_a.tenant, "me@patients.example", "patient")
+    other = await add_user(engine, clinic_a.tenant, "other@patients.example", "patient")
+    await add_user(engine, clinic_a.tenant, "desk@patients.example", "receptionist")
+    patient = (await clinic_a.login("me@patients.example"))["accessToken"]
+    desk = (await clinic_a.login("desk@patients.example"))["accessToken"]
+
+    own = await clinic_a.call("GET", f"/patients/{me.id}", patient)
+    someone_else = await clinic_a.call("GET", f"/patients/{other.id}", patient)
+    nobody = await clinic_a.call("GET", f"/patients/{uuid.uuid4()}", patient)
+    assert own.status_code == 200 and own.json()["data"]["email"] == "me@patients.example"
+    assert someone_else.status_code == nobody.status_code == 404
+    assert someone_else.json() == nobody.json()
+
+    assert (await clinic_a.call("GET", f"/patients/{other.id}", desk)).status_code == 200
+    found = await clinic_a.call("GET", "/patients?q=OTHER@", desk)
+    assert [p["email"] for p in found.json()["data"]] == ["other@patients.example"]
+    assert (await clinic_a.call("GET", "/patients", patient)).status_code == 403
+
+    # Another clinic holds a patient with the same id: each clinic sees only its own.
+    await add_user(engine, clinic_b.tenant, "twin@patients.example", "patient", id=other.id)
+    await add_user(engine, clinic_b.tenant, "desk@patients.example", "receptionist")
+    other_desk = (await clinic_b.login("desk@patients.example"))["accessToken"]
+    twin = await clinic_b.call("GET", f"/patients/{other.id}", other_desk)
+    assert twin.json()["data"]["email"] == "twin@patients.example"
+    again = await clinic_a.call("GET", f"/patients/{other.id}", desk)
+    assert again.json()["data"]["email"] == "other@patients.example"

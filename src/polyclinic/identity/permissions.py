@@ -2,7 +2,9 @@
 
 Each clinic route names one (resource, action) in its `opt`; the `authorize` guard looks it
 up here. A route without an entry is refused, so nothing is reachable by omission.
-Ownership rules (a patient reaches only their own records) sit on top, in the services.
+Ownership sits on top: for the roles in `OWN_ONLY`, a permission covers only the caller's own
+records (a patient sees their own profile; later, a doctor the appointments they hold), and
+the service narrows its query with `only_own`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ PUBLIC = frozenset({"public"})
 Permission = tuple[str, str]
 
 A = Role.CLINIC_ADMIN
+STAFF = frozenset(role for role in Role if role != Role.PATIENT)
 
 MATRIX: dict[Permission, frozenset[str]] = {
     ("clinic", "read"): PUBLIC,
@@ -28,7 +31,18 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("staff", "manage"): frozenset({A}),
     ("invitations", "manage"): frozenset({A}),
     ("auth_events", "read"): frozenset({A}),
+    ("patients", "list"): STAFF,
+    ("patients", "read"): ALL_ROLES,
 }
+
+# Permissions that, for these roles, reach only the caller's own records.
+OWN_ONLY: dict[Permission, frozenset[str]] = {
+    ("patients", "read"): frozenset({Role.PATIENT}),
+}
+
+
+def only_own(permission: Permission, role: str) -> bool:
+    return role in OWN_ONLY.get(permission, frozenset())
 
 
 def allowed(permission: Permission, role: str) -> bool:
@@ -47,6 +61,10 @@ def as_markdown() -> str:
         "| --- | --- | " + " | ".join("---" for _ in roles) + " |",
     ]
     for (resource, action), who in MATRIX.items():
-        cells = ["public" if who == PUBLIC else ("yes" if r in who else "") for r in roles]
+        own = OWN_ONLY.get((resource, action), frozenset())
+        cells = [
+            "public" if who == PUBLIC else ("own" if r in own else "yes" if r in who else "")
+            for r in roles
+        ]
         lines.append(f"| {resource} | {action} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""Patients as the clinic's staff see them; a patient sees only themself."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+from sqlalchemy import func, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.errors import NotFound
+from polyclinic.identity.guards import Principal
+from polyclinic.identity.models import User
+from polyclinic.identity.permissions import only_own
+from polyclinic.identity.roles import Role
+from polyclinic.identity.schemas import UserOut, user_out
+from polyclinic.identity.staff import UserRepository
+from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
+from polyclinic.web.openapi import error_responses
+
+READ = ("patients", "read")
+
+
+class PatientsController(Controller):
+    path = "/patients"
+    tags = ["clinic: patients"]
+
+    @get(
+        "/",
+        summary="Patients, searchable by name or email",
+        opt={"permission": ("patients", "list")},
+        responses=error_responses(400, 401, 403),
+    )
+    async def list_patients(
+        self,
+        clinic_db: NamedDependency[AsyncSession],
+        q: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> PagedEnvelope[UserOut]:
+        filters: list = [
+            LimitOffset(limit, offset),
+            OrderBy("last_name", "asc"),
+            User.role == Role.PATIENT,
+        ]
+        if q:
+            pattern = f"%{q.strip().lower()}%"
+            filters.append(
+                or_(
+                    func.lower(User.email).like(pattern),
+                    func.lower(User.first_name + " " + User.last_name).like(pattern),
+                )
+            )
+        rows, total = await UserRepository(session=clinic_db).get_many_and_count(*filters)
+        return page([user_out(u) for u in rows], total=total, limit=limit, offset=offset)
+
+    @get(
+        "/{patient_id:uuid}",
+        summary="One patient (a patient may read only themself)",
+        opt={"permission": READ},
+        responses=error_responses(400, 401, 403, 404),
+    )
+    async def get_patient(
+        self,
+        patient_id: FromPath[uuid.UUID],
+        clinic_db: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+    ) -> Envelope[UserOut]:
+        # Someone else's record answers like a missing one: its existence is not revealed.
+        if only_own(READ, principal.role) and patient_id != principal.user_id:
+            raise NotFound("No such patient")
+        patient = await clinic_db.get(User, patient_id)
+        if patient is None or patient.role != Role.PATIENT:
+            raise NotFound("No such patient")
+        return ok(user_out(patient))
