@@ -69,3 +69,10 @@ def test_start_up_stops_with_one_line_naming_the_setting() -> None:
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["Error: DATABASE_URL is required but not set (see .env.example)"]
+
+
+def test_retired_keys_are_read_as_pairs() -> None:
+    settings = load_settings({**VALID, "JWT_RETIRED_KEYS": "k0:" + "a" * 32 + ", k00:" + "b" * 40})
+    assert settings.jwt_retired_keys == (("k0", "a" * 32), ("k00", "b" * 40))
+    with pytest.raises(SettingsError, match="JWT_RETIRED_KEYS is malformed"):
+        load_settings({**VALID, "JWT_RETIRED_KEYS": "no-separator"})

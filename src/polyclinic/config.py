@@ -27,6 +27,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     base_domain: str
     jwt_signing_key: Annotated[str, msgspec.Meta(min_length=32)]
     jwt_key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "k1"
+    jwt_retired_keys: tuple[tuple[str, str], ...] = ()
     redis_url: str | None = None
     redis_namespace: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "polyclinic"
     in_process_workers: bool = False
@@ -85,6 +86,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         if field.name in _LIST_FIELDS:
             raw[field.name] = [item.strip() for item in value.split(",") if item.strip()]
+        elif field.name == "jwt_retired_keys":
+            raw[field.name] = _key_pairs(value)
         else:
             raw[field.name] = value
     try:
@@ -96,6 +99,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
     _check(settings)
     return settings
+
+
+def _key_pairs(value: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in (part.strip() for part in value.split(",") if part.strip()):
+        kid, sep, secret = item.partition(":")
+        if not sep or not kid or len(secret) < 32:
+            raise SettingsError(
+                "JWT_RETIRED_KEYS is malformed: use kid:key pairs, keys of 32+ characters"
+            )
+        pairs.append((kid, secret))
+    return pairs
 
 
 def _check(settings: Settings) -> None:

@@ -205,3 +205,23 @@ async def test_super_admin_sign_in_locks_after_repeated_failures(
         "POST", "/platform/v1/auth/login", json={"email": email, "password": password}
     )
     assert locked.status_code == 429
+
+
+def test_tokens_signed_with_a_retired_key_stay_valid_and_others_do_not(settings: Settings) -> None:
+    import msgspec
+    import pytest
+
+    from polyclinic.identity.tokens import InvalidToken
+
+    old = TokenSigner(msgspec.structs.replace(settings, jwt_key_id="old", jwt_signing_key="o" * 40))
+    rotated = msgspec.structs.replace(
+        settings, jwt_key_id="new", jwt_signing_key="n" * 40, jwt_retired_keys=(("old", "o" * 40),)
+    )
+    forgotten = msgspec.structs.replace(settings, jwt_key_id="new", jwt_signing_key="n" * 40)
+    user = uuid.uuid4()
+
+    token = old.issue(user, PLATFORM_AUDIENCE)
+
+    assert TokenSigner(rotated).verify(token, PLATFORM_AUDIENCE)["sub"] == str(user)
+    with pytest.raises(InvalidToken):
+        TokenSigner(forgotten).verify(token, PLATFORM_AUDIENCE)

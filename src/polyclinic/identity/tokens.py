@@ -30,7 +30,12 @@ class TokenSigner:
         self._key = OctKey.import_key(
             settings.jwt_signing_key.encode(), {"kid": settings.jwt_key_id, "alg": ALGORITHM}
         )
-        self._keys = KeySet([self._key])
+        retired = [
+            OctKey.import_key(secret.encode(), {"kid": kid, "alg": ALGORITHM})
+            for kid, secret in settings.jwt_retired_keys
+        ]
+        # Tokens signed with a retired key stay valid until they expire: keys rotate smoothly.
+        self._keys = KeySet([self._key, *retired])
         self._kid = settings.jwt_key_id
         self.ttl = settings.access_token_ttl
 
