@@ -23,6 +23,7 @@ from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.audit_controller import AuthEventsController
 from polyclinic.identity.controllers import AuthController
+from polyclinic.identity.dependencies import IDENTITY_DEPENDENCIES
 from polyclinic.identity.guards import authorize
 from polyclinic.identity.mail import LogMailer, MailQueue
 from polyclinic.identity.patients import PatientsController
@@ -66,6 +67,7 @@ def clinic_api() -> Router:
     return Router(
         path="/api/v1",
         guards=[authorize],
+        dependencies=IDENTITY_DEPENDENCIES,
         route_handlers=[
             ClinicController,
             AuthController,

@@ -1,0 +1,86 @@
+"""The identity services, built per request for the clinic at hand and injected by name."""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.di import NamedDependency, Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.errors import Unauthorized
+from polyclinic.identity.accounts import Accounts
+from polyclinic.identity.events import Caller
+from polyclinic.identity.guards import Principal
+from polyclinic.identity.invitations import Invitations
+from polyclinic.identity.mfa import Mfa
+from polyclinic.identity.models import User
+from polyclinic.identity.sessions import SESSION_ENDED, Sessions
+from polyclinic.identity.staff import Staff
+from polyclinic.identity.throttle import LoginThrottle
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.caller import caller_of
+from polyclinic.web.state import Runtime
+
+
+async def provide_caller(request: Request) -> Caller:
+    return caller_of(request)
+
+
+async def provide_sessions(
+    clinic_db: NamedDependency[AsyncSession],
+    clinic: NamedDependency[TenantInfo],
+    runtime: NamedDependency[Runtime],
+) -> Sessions:
+    return Sessions(clinic_db, clinic, runtime.settings, runtime.signer)
+
+
+async def provide_mfa(
+    clinic_db: NamedDependency[AsyncSession],
+    clinic: NamedDependency[TenantInfo],
+    runtime: NamedDependency[Runtime],
+) -> Mfa:
+    return Mfa(clinic_db, clinic, runtime.settings)
+
+
+async def provide_accounts(
+    clinic_db: NamedDependency[AsyncSession],
+    clinic: NamedDependency[TenantInfo],
+    runtime: NamedDependency[Runtime],
+    sessions: NamedDependency[Sessions],
+    mfa: NamedDependency[Mfa],
+) -> Accounts:
+    throttle = LoginThrottle(runtime.redis, runtime.settings, f"clinic:{clinic.id}")
+    return Accounts(clinic_db, clinic, sessions, runtime.mail, throttle, mfa)
+
+
+async def provide_invitations(
+    clinic_db: NamedDependency[AsyncSession],
+    clinic: NamedDependency[TenantInfo],
+    runtime: NamedDependency[Runtime],
+) -> Invitations:
+    return Invitations(clinic_db, clinic, runtime.mail)
+
+
+async def provide_staff(
+    clinic_db: NamedDependency[AsyncSession], sessions: NamedDependency[Sessions]
+) -> Staff:
+    return Staff(clinic_db, sessions)
+
+
+async def provide_me(
+    clinic_db: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> User:
+    user = await clinic_db.get(User, principal.user_id)
+    if user is None:
+        raise Unauthorized(SESSION_ENDED)
+    return user
+
+
+IDENTITY_DEPENDENCIES = {
+    "caller": Provide(provide_caller),
+    "sessions": Provide(provide_sessions),
+    "mfa": Provide(provide_mfa),
+    "accounts": Provide(provide_accounts),
+    "invitations": Provide(provide_invitations),
+    "staff": Provide(provide_staff),
+    "me": Provide(provide_me),
+}
