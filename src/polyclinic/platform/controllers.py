@@ -1,4 +1,4 @@
-"""Super-admin API on the platform host: sign-in and clinic provisioning."""
+"""Super-admin API on the platform host: sign-in, two-factor, clinics and their domains."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.errors import Unauthorized
 from polyclinic.identity.schemas import MfaCodeRequest, MfaEnabledOut, MfaSetupOut, PasswordRequest
 from polyclinic.identity.throttle import LoginThrottle
 from polyclinic.identity.tokens import PLATFORM_AUDIENCE
+from polyclinic.platform.dependencies import PLATFORM_DEPENDENCIES
 from polyclinic.platform.guards import require_super_admin
 from polyclinic.platform.mfa import PlatformMfa, must_enrol
 from polyclinic.platform.models import PlatformUser
@@ -37,6 +37,7 @@ from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE
 from polyclinic.web.state import Runtime
 
 MAX_PAGE = 100
+ENROLMENT = {"mfa_enrolment": True}
 
 
 def clinic_out(tenant: Tenant) -> ClinicOut:
@@ -55,9 +56,16 @@ def clinic_out(tenant: Tenant) -> ClinicOut:
     )
 
 
+def domain_out(domain: Domain) -> DomainOut:
+    return DomainOut(
+        id=domain.id, host=domain.host, is_primary=domain.is_primary, created_at=domain.created_at
+    )
+
+
 class PlatformAuthController(Controller):
     path = "/platform/v1/auth"
     tags = ["platform: auth"]
+    dependencies = PLATFORM_DEPENDENCIES
 
     @post(
         "/login",
@@ -89,17 +97,13 @@ class PlatformAuthController(Controller):
         status_code=HTTP_200_OK,
         summary="Start two-factor sign-in: a new secret for the authenticator app",
         guards=[require_super_admin],
-        opt={"mfa_enrolment": True},
+        opt=ENROLMENT,
         responses=PLATFORM_WRITE,
     )
     async def mfa_setup(
-        self,
-        request: Request,
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        self, platform_mfa: NamedDependency[PlatformMfa], admin: NamedDependency[PlatformUser]
     ) -> Envelope[MfaSetupOut]:
-        user = await _current_admin(request, platform_db)
-        secret, uri = await PlatformMfa(platform_db, runtime.settings).setup(user)
+        secret, uri = await platform_mfa.setup(admin)
         return ok(MfaSetupOut(secret=secret, otpauth_uri=uri), "Scan it, then confirm a code")
 
     @post(
@@ -107,18 +111,16 @@ class PlatformAuthController(Controller):
         status_code=HTTP_200_OK,
         summary="Confirm a code; turns two-factor sign-in on and returns recovery codes once",
         guards=[require_super_admin],
-        opt={"mfa_enrolment": True},
+        opt=ENROLMENT,
         responses=PLATFORM_WRITE,
     )
     async def mfa_enable(
         self,
-        request: Request,
         data: JSONBody[MfaCodeRequest],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        platform_mfa: NamedDependency[PlatformMfa],
+        admin: NamedDependency[PlatformUser],
     ) -> Envelope[MfaEnabledOut]:
-        user = await _current_admin(request, platform_db)
-        codes = await PlatformMfa(platform_db, runtime.settings).enable(user, data.code)
+        codes = await platform_mfa.enable(admin, data.code)
         return ok(MfaEnabledOut(recovery_codes=codes), "Two-factor sign-in is on")
 
     @post(
@@ -130,21 +132,12 @@ class PlatformAuthController(Controller):
     )
     async def mfa_disable(
         self,
-        request: Request,
         data: JSONBody[PasswordRequest],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        platform_mfa: NamedDependency[PlatformMfa],
+        admin: NamedDependency[PlatformUser],
     ) -> Envelope[None]:
-        user = await _current_admin(request, platform_db)
-        await PlatformMfa(platform_db, runtime.settings).disable(user, data.password)
+        await platform_mfa.disable(admin, data.password)
         return ok(None, "Two-factor sign-in is off")
-
-
-async def _current_admin(request: Request, session: AsyncSession) -> PlatformUser:
-    user = await PlatformUsers(session).get_active(request.scope["state"]["platform_user_id"])
-    if user is None:
-        raise Unauthorized("This account can no longer use the platform API")
-    return user
 
 
 class ClinicsController(Controller):
@@ -152,12 +145,15 @@ class ClinicsController(Controller):
     tags = ["platform: clinics"]
     guards = [require_super_admin]
     security = [{"BearerToken": []}]
+    dependencies = PLATFORM_DEPENDENCIES
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a clinic", responses=PLATFORM_WRITE)
     async def create_clinic(
-        self, data: JSONBody[ClinicCreate], runtime: NamedDependency[Runtime]
+        self,
+        data: JSONBody[ClinicCreate],
+        provisioner: NamedDependency[Provisioner],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[ClinicOut]:
-        provisioner = Provisioner(runtime.engine, runtime.settings, mail=runtime.mail)
         tenant = await provisioner.create(
             NewClinic(
                 name=data.name.strip(),
@@ -172,25 +168,19 @@ class ClinicsController(Controller):
     @get("/", summary="List clinics", responses=PLATFORM_READ)
     async def list_clinics(
         self,
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        registry: NamedDependency[ClinicRegistry],
         status: FromQuery[TenantStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 20,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> PagedEnvelope[ClinicOut]:
-        registry = ClinicRegistry(platform_db, runtime.resolver)
         tenants, total = await registry.list(status=status, limit=limit, offset=offset)
         return page([clinic_out(t) for t in tenants], total=total, limit=limit, offset=offset)
 
     @get("/{clinic_id:uuid}", summary="Get a clinic", responses=PLATFORM_READ)
     async def get_clinic(
-        self,
-        clinic_id: FromPath[uuid.UUID],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        self, clinic_id: FromPath[uuid.UUID], registry: NamedDependency[ClinicRegistry]
     ) -> Envelope[ClinicOut]:
-        tenant = await ClinicRegistry(platform_db, runtime.resolver).get(clinic_id)
-        return ok(clinic_out(tenant))
+        return ok(clinic_out(await registry.get(clinic_id)))
 
     @post(
         "/{clinic_id:uuid}/suspend",
@@ -199,13 +189,9 @@ class ClinicsController(Controller):
         responses=PLATFORM_WRITE,
     )
     async def suspend_clinic(
-        self,
-        clinic_id: FromPath[uuid.UUID],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        self, clinic_id: FromPath[uuid.UUID], registry: NamedDependency[ClinicRegistry]
     ) -> Envelope[ClinicOut]:
-        tenant = await ClinicRegistry(platform_db, runtime.resolver).suspend(clinic_id)
-        return ok(clinic_out(tenant), "Clinic suspended")
+        return ok(clinic_out(await registry.suspend(clinic_id)), "Clinic suspended")
 
     @post(
         "/{clinic_id:uuid}/reactivate",
@@ -214,13 +200,9 @@ class ClinicsController(Controller):
         responses=PLATFORM_WRITE,
     )
     async def reactivate_clinic(
-        self,
-        clinic_id: FromPath[uuid.UUID],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        self, clinic_id: FromPath[uuid.UUID], registry: NamedDependency[ClinicRegistry]
     ) -> Envelope[ClinicOut]:
-        tenant = await ClinicRegistry(platform_db, runtime.resolver).reactivate(clinic_id)
-        return ok(clinic_out(tenant), "Clinic reactivated")
+        return ok(clinic_out(await registry.reactivate(clinic_id)), "Clinic reactivated")
 
     @post(
         "/{clinic_id:uuid}/retry",
@@ -229,11 +211,12 @@ class ClinicsController(Controller):
         responses=PLATFORM_WRITE,
     )
     async def retry_clinic(
-        self, clinic_id: FromPath[uuid.UUID], runtime: NamedDependency[Runtime]
+        self,
+        clinic_id: FromPath[uuid.UUID],
+        provisioner: NamedDependency[Provisioner],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[ClinicOut]:
-        tenant = await Provisioner(runtime.engine, runtime.settings, mail=runtime.mail).build(
-            clinic_id
-        )
+        tenant = await provisioner.build(clinic_id)
         await runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic provisioned")
 
@@ -244,19 +227,9 @@ class ClinicsController(Controller):
         responses=PLATFORM_WRITE,
     )
     async def delete_clinic(
-        self,
-        clinic_id: FromPath[uuid.UUID],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        self, clinic_id: FromPath[uuid.UUID], registry: NamedDependency[ClinicRegistry]
     ) -> Envelope[ClinicOut]:
-        tenant = await ClinicRegistry(platform_db, runtime.resolver).delete(clinic_id)
-        return ok(clinic_out(tenant), "Clinic deleted")
-
-
-def domain_out(domain: Domain) -> DomainOut:
-    return DomainOut(
-        id=domain.id, host=domain.host, is_primary=domain.is_primary, created_at=domain.created_at
-    )
+        return ok(clinic_out(await registry.delete(clinic_id)), "Clinic deleted")
 
 
 class ClinicDomainsController(Controller):
@@ -264,15 +237,12 @@ class ClinicDomainsController(Controller):
     tags = ["platform: clinics"]
     guards = [require_super_admin]
     security = [{"BearerToken": []}]
+    dependencies = PLATFORM_DEPENDENCIES
 
     @get("/", summary="A clinic's hosts", responses=PLATFORM_READ)
     async def list_domains(
-        self,
-        clinic_id: FromPath[uuid.UUID],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        self, clinic_id: FromPath[uuid.UUID], domains: NamedDependency[ClinicDomains]
     ) -> Envelope[list[DomainOut]]:
-        domains = ClinicDomains(platform_db, runtime.resolver, runtime.settings)
         return ok([domain_out(d) for d in await domains.list(clinic_id)])
 
     @post(
@@ -285,10 +255,8 @@ class ClinicDomainsController(Controller):
         self,
         clinic_id: FromPath[uuid.UUID],
         data: JSONBody[DomainCreate],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        domains: NamedDependency[ClinicDomains],
     ) -> Envelope[DomainOut]:
-        domains = ClinicDomains(platform_db, runtime.resolver, runtime.settings)
         domain = await domains.add(clinic_id, data.host)
         return ok(domain_out(domain), "Domain added", HTTP_201_CREATED)
 
@@ -302,9 +270,7 @@ class ClinicDomainsController(Controller):
         self,
         clinic_id: FromPath[uuid.UUID],
         domain_id: FromPath[uuid.UUID],
-        platform_db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        domains: NamedDependency[ClinicDomains],
     ) -> Envelope[None]:
-        domains = ClinicDomains(platform_db, runtime.resolver, runtime.settings)
         await domains.remove(clinic_id, domain_id)
         return ok(None, "Domain removed")
