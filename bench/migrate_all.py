@@ -22,7 +22,7 @@ from polyclinic.db.engine import create_app_engine, create_sync_engine
 from polyclinic.tenancy.migrations import migrate_tenants, tenant_head, tenant_script
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 
-REVISION = '''"""Appointment reference, indexed.
+REVISION = '''"""A reference on users, indexed.
 
 Revision ID: bench13
 Revises: bench12
@@ -38,13 +38,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("appointments", sa.Column("reference", sa.String(40), nullable=True))
-    op.create_index("ix_appointments_reference", "appointments", ["reference"])
+    op.add_column("users", sa.Column("reference", sa.String(40), nullable=True))
+    op.create_index("ix_users_reference", "users", ["reference"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_appointments_reference", "appointments")
-    op.drop_column("appointments", "reference")
+    op.drop_index("ix_users_reference", "users")
+    op.drop_column("users", "reference")
 '''
 
 
@@ -74,8 +74,8 @@ def direct_baseline(settings: Settings, count: int) -> float:
         for schema in schemas:
             with connection.begin():
                 connection.exec_driver_sql(
-                    f'ALTER TABLE "{schema}".appointments ADD COLUMN reference_direct varchar(40); '
-                    f'CREATE INDEX ix_direct_ref ON "{schema}".appointments (reference_direct)',
+                    f'ALTER TABLE "{schema}".users ADD COLUMN reference_direct varchar(40); '
+                    f'CREATE INDEX ix_direct_ref ON "{schema}".users (reference_direct)',
                     execution_options={"no_parameters": True},
                 )
     elapsed = time.perf_counter() - started

@@ -34,8 +34,11 @@ def upgrade() -> None:
         sa.Column("mfa_recovery_hashes", postgresql.JSONB(), nullable=True),
         schema="platform",
     )
+    op.add_column(
+        "users", sa.Column("mfa_last_step", sa.BigInteger(), nullable=True), schema="platform"
+    )
 
 
 def downgrade() -> None:
-    for column in ("mfa_recovery_hashes", "mfa_enabled_at", "mfa_secret"):
+    for column in ("mfa_last_step", "mfa_recovery_hashes", "mfa_enabled_at", "mfa_secret"):
         op.drop_column("users", column, schema="platform")

@@ -39,6 +39,7 @@ def upgrade() -> None:
         _ts("email_verified_at", nullable=True),
         sa.Column("mfa_secret", sa.String(255), nullable=True),
         _ts("mfa_enabled_at", nullable=True),
+        sa.Column("mfa_last_step", sa.BigInteger(), nullable=True),
         _ts("created_at"),
         _ts("updated_at"),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),

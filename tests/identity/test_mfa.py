@@ -56,11 +56,14 @@ async def test_enrol_then_sign_in_with_a_code_or_a_recovery_code(
     )
     assert wrong.status_code == 401 and wrong.json()["errors"][0]["field"] == "totp"
 
-    with_code = await clinic_a.call(
-        "POST", "/auth/login", json=login_body("mfa@example.com", totp=code_for(secret))
-    )
+    # The enrolment code's step is spent; the next step's code is good, and only once.
+    next_code = code_for(secret, time.time() + 30)
+    body = login_body("mfa@example.com", totp=next_code)
+    with_code = await clinic_a.call("POST", "/auth/login", json=body)
+    replayed = await clinic_a.call("POST", "/auth/login", json=body)
     assert with_code.status_code == 200
     assert with_code.json()["data"]["user"]["mfaEnabled"] is True
+    assert replayed.status_code == 401
 
     first = await clinic_a.call(
         "POST", "/auth/login", json=login_body("mfa@example.com", totp=recovery[0])
@@ -72,11 +75,21 @@ async def test_enrol_then_sign_in_with_a_code_or_a_recovery_code(
     assert reused.status_code == 401
 
     session = with_code.json()["data"]["accessToken"]
-    bad_off = await clinic_a.call(
-        "POST", "/auth/mfa/disable", session, json={"password": "not-my-password"}
+    bad_password = await clinic_a.call(
+        "POST",
+        "/auth/mfa/disable",
+        session,
+        json={"password": "not-my-password", "code": recovery[1]},
     )
-    off = await clinic_a.call("POST", "/auth/mfa/disable", session, json={"password": PASSWORD})
-    assert bad_off.status_code == 422 and off.status_code == 200
+    bad_code = await clinic_a.call(
+        "POST", "/auth/mfa/disable", session, json={"password": PASSWORD, "code": "123456"}
+    )
+    off = await clinic_a.call(
+        "POST", "/auth/mfa/disable", session, json={"password": PASSWORD, "code": recovery[1]}
+    )
+    assert bad_password.status_code == bad_code.status_code == 422
+    assert bad_code.json()["errors"][0]["field"] == "code"
+    assert off.status_code == 200
     assert (
         await clinic_a.call("POST", "/auth/login", json=login_body("mfa@example.com"))
     ).status_code == 200
@@ -102,7 +115,9 @@ async def test_policy_holds_admins_to_enrolment_first(
     secret, _ = await enrol(clinic, admin["accessToken"])
     assert (await clinic.call("GET", "/staff", admin["accessToken"])).status_code == 200
     again = await clinic.call(
-        "POST", "/auth/login", json=login_body("policy-admin@example.com", totp=code_for(secret))
+        "POST",
+        "/auth/login",
+        json=login_body("policy-admin@example.com", totp=code_for(secret, time.time() + 30)),
     )
     assert again.json()["data"]["mfaEnrolmentRequired"] is False
     await engine.dispose()
@@ -140,3 +155,18 @@ async def test_a_secret_copied_to_another_user_does_not_decrypt(
     )
     assert stolen.status_code == 409
     assert "unreadable" in stolen.json()["message"]
+
+
+async def test_wrong_codes_count_towards_the_lockout(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    await add_user(engine, clinic_a.tenant, "guess-codes@example.com", "nurse")
+    token = (await clinic_a.login("guess-codes@example.com"))["accessToken"]
+    secret, _ = await enrol(clinic_a, token)
+    guess = login_body("guess-codes@example.com", totp="111111")
+    statuses = [
+        (await clinic_a.call("POST", "/auth/login", json=guess)).status_code for _ in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+    good = login_body("guess-codes@example.com", totp=code_for(secret, time.time() + 30))
+    assert (await clinic_a.call("POST", "/auth/login", json=good)).status_code == 429

@@ -183,7 +183,8 @@ async def test_super_admin_two_factor_and_the_policy(database_url: str, settings
     missing = await login()
     assert missing.status_code == 401 and missing.json()["errors"][0]["field"] == "totp"
     assert (await login(totp="000000")).status_code == 401
-    assert (await login(totp=code_for(secret))).status_code == 200
+    assert (await login(totp=code_for(secret))).status_code == 401  # spent at enrolment
+    assert (await login(totp=code_for(secret, time.time() + 30))).status_code == 200
     assert (await login(totp=recovery[0])).status_code == 200
     assert (await login(totp=recovery[0])).status_code == 401
     await app.state.runtime.engine.dispose()

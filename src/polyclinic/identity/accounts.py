@@ -102,7 +102,7 @@ class Accounts:
         self, email: str, password: str, caller: Caller, totp: str | None = None
     ) -> tuple[User, IssuedTokens]:
         email = email.strip().lower()[:320]
-        await self.throttle.check(email, caller.ip)
+        await self.throttle.begin(email, caller.ip)
         user = await self.by_email(email)
         stored = user.password_hash if user is not None else None
         if not await asyncio.to_thread(verify_password, password, stored) or user is None:
@@ -112,7 +112,6 @@ class Accounts:
                 events.record(self.db, caller, "account_locked", user_id=user_id, email=email)
             await self.db.commit()
             raise Unauthorized(WRONG_CREDENTIALS)
-        await self.throttle.succeeded(email)
         if not user.is_active:
             events.record(self.db, caller, "login_refused_inactive", user_id=user.id)
             await self.db.commit()
@@ -123,6 +122,7 @@ class Accounts:
                 events.record(self.db, caller, "account_locked", user_id=user.id, email=email)
             await self.db.commit()
             raise Unauthorized("The code is wrong", [FieldError("totp", "does not match")])
+        await self.throttle.succeeded(email)
         tokens = await self.sessions.start(user, caller)
         events.record(self.db, caller, "login_succeeded", user_id=user.id)
         await self.db.commit()

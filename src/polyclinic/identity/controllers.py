@@ -23,12 +23,12 @@ from polyclinic.identity.models import User
 from polyclinic.identity.schemas import (
     AcceptInvitationRequest,
     ChangePasswordRequest,
+    DisableMfaRequest,
     EmailRequest,
     LoginRequest,
     MfaCodeRequest,
     MfaEnabledOut,
     MfaSetupOut,
-    PasswordRequest,
     RefreshRequest,
     RegisterRequest,
     ResetPasswordRequest,
@@ -355,12 +355,12 @@ class AuthController(Controller):
     )
     async def mfa_disable(
         self,
-        data: JSONBody[PasswordRequest],
+        data: JSONBody[DisableMfaRequest],
         mfa: NamedDependency[Mfa],
         me: NamedDependency[User],
         caller: NamedDependency[Caller],
     ) -> Envelope[None]:
-        await mfa.disable(me, data.password, caller)
+        await mfa.disable(me, data.password, data.code, caller)
         return ok(None, "Two-factor sign-in is off")
 
     @get(

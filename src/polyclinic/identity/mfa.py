@@ -1,153 +1,78 @@
-"""Two-factor sign-in with TOTP (cryptography's implementation) and single-use recovery codes.
-
-The TOTP secret is stored encrypted (AES-256-GCM); the associated data binds it to its clinic
-and user, so a secret copied to another row or clinic does not decrypt.
-"""
+"""Two-factor sign-in for clinic users: TOTP and single-use recovery codes (see `totp`)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
-import os
-import secrets
-import time
 import uuid
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA1, SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.twofactor import InvalidToken
-from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
-from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
+from polyclinic.errors import Conflict, FieldError, InvalidInput
 from polyclinic.identity import events
 from polyclinic.identity.events import Caller
 from polyclinic.identity.models import User, UserToken
-from polyclinic.identity.opaque import hash_token
 from polyclinic.identity.passwords import verify_password
+from polyclinic.identity.totp import (
+    TwoFactorKeys,
+    accepted_step,
+    code_required,
+    new_recovery_codes,
+    new_secret,
+    wrong_enrolment_code,
+)
 from polyclinic.tenancy.context import TenantInfo
 
 RECOVERY = "mfa_recovery"
-RECOVERY_CODES = 10
-_STEP = 30
 _NEVER = datetime.timedelta(days=365 * 100)
-
-
-class SecretBox:
-    """AES-GCM under a key derived from the signing key; nonce stored with the ciphertext."""
-
-    def __init__(self, settings: Settings) -> None:
-        key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"polyclinic mfa secrets").derive(
-            settings.jwt_signing_key.encode()
-        )
-        self._aead = AESGCM(key)
-
-    def seal(self, secret: bytes, bound_to: str) -> str:
-        nonce = os.urandom(12)
-        return base64.b64encode(
-            nonce + self._aead.encrypt(nonce, secret, bound_to.encode())
-        ).decode()
-
-    def open(self, sealed: str, bound_to: str) -> bytes:
-        raw = base64.b64decode(sealed)
-        return self._aead.decrypt(raw[:12], raw[12:], bound_to.encode())
-
-
-def _totp(secret: bytes) -> TOTP:
-    return TOTP(secret, 6, SHA1(), _STEP, enforce_key_length=False)
-
-
-def code_matches(secret: bytes, code: str, at: float | None = None) -> bool:
-    """Accept the current step and one on either side (clock drift)."""
-    now = time.time() if at is None else at
-    totp = _totp(secret)
-    for drift in (-_STEP, 0, _STEP):
-        try:
-            totp.verify(code.encode(), int(now + drift))
-            return True
-        except InvalidToken:
-            continue
-    return False
-
-
-def new_recovery_codes() -> list[str]:
-    codes = []
-    for _ in range(RECOVERY_CODES):
-        raw = secrets.token_hex(5)
-        codes.append(f"{raw[:5]}-{raw[5:]}")
-    return codes
-
-
-def new_secret(box: SecretBox, bound_to: str, account: str, issuer: str) -> tuple[str, str, str]:
-    """(sealed secret to store, base32 secret to show, otpauth URI for a QR code)."""
-    secret = os.urandom(20)
-    uri = _totp(secret).get_provisioning_uri(account, issuer)
-    return box.seal(secret, bound_to), base64.b32encode(secret).decode().rstrip("="), uri
-
-
-def open_secret(box: SecretBox, sealed: str | None, bound_to: str) -> bytes:
-    if sealed is None:
-        raise Conflict("Start with the two-factor setup step first")
-    try:
-        return box.open(sealed, bound_to)
-    except (InvalidTag, ValueError):
-        raise Conflict("The stored two-factor secret is unreadable; set it up again") from None
-
-
-def code_required() -> Unauthorized:
-    return Unauthorized(
-        "Enter the code from your authenticator app", [FieldError("totp", "is required")]
-    )
-
-
-def wrong_enrolment_code() -> InvalidInput:
-    return InvalidInput("The code is wrong", [FieldError("code", "does not match")])
 
 
 class Mfa:
     def __init__(self, session: AsyncSession, tenant: TenantInfo, settings: Settings) -> None:
         self.db = session
         self.tenant = tenant
-        self.box = SecretBox(settings)
+        self.keys = TwoFactorKeys(settings)
 
-    def _bound(self, user: User) -> str:
+    def _owner(self, user: User) -> str:
         return f"{self.tenant.id}:{user.id}"
-
-    def _secret(self, user: User) -> bytes:
-        return open_secret(self.box, user.mfa_secret, self._bound(user))
 
     async def setup(self, user: User) -> tuple[str, str]:
         """A new secret awaiting confirmation: (base32 secret, otpauth URI)."""
         if user.mfa_enabled_at is not None:
             raise Conflict("Two-factor sign-in is already on; turn it off first to replace it")
         user.mfa_secret, shown, uri = new_secret(
-            self.box, self._bound(user), user.email, self.tenant.name
+            self.keys, self._owner(user), user.email, self.tenant.name
         )
+        user.mfa_last_step = None
         await self.db.commit()
         return shown, uri
 
     async def enable(self, user: User, code: str, caller: Caller) -> list[str]:
         if user.mfa_enabled_at is not None:
             raise Conflict("Two-factor sign-in is already on")
-        if not code_matches(self._secret(user), code):
+        secret = self.keys.open(user.mfa_secret, self._owner(user))
+        step = accepted_step(secret, code, user.mfa_last_step)
+        if step is None:
             raise wrong_enrolment_code()
         user.mfa_enabled_at = utcnow()
+        user.mfa_last_step = step
         codes = await self._new_recovery_codes(user)
         events.record(self.db, caller, "mfa_enabled", user_id=user.id)
         await self.db.commit()
         return codes
 
-    async def disable(self, user: User, password: str, caller: Caller) -> None:
+    async def disable(self, user: User, password: str, code: str, caller: Caller) -> None:
+        """Needs the password and a current code (or a recovery code)."""
         if not await asyncio.to_thread(verify_password, password, user.password_hash):
             raise InvalidInput("The password is wrong", [FieldError("password", "is wrong")])
+        if not await self.passes(user, code, caller):
+            raise InvalidInput("The code is wrong", [FieldError("code", "does not match")])
         user.mfa_secret = None
         user.mfa_enabled_at = None
+        user.mfa_last_step = None
         await self._drop_recovery_codes(user.id)
         events.record(self.db, caller, "mfa_disabled", user_id=user.id)
         await self.db.commit()
@@ -158,15 +83,26 @@ class Mfa:
             return True
         if not code:
             raise code_required()
-        if code.isdigit() and code_matches(self._secret(user), code):
+        if await self._spend_recovery_code(user, code, caller):
             return True
+        # Locked so two sign-ins with the same code cannot both pass.
+        await self.db.refresh(user, with_for_update=True)
+        step = accepted_step(
+            self.keys.open(user.mfa_secret, self._owner(user)), code, user.mfa_last_step
+        )
+        if step is None:
+            return False
+        user.mfa_last_step = step
+        return True
+
+    async def _spend_recovery_code(self, user: User, code: str, caller: Caller) -> bool:
         recovery = (
             await self.db.execute(
                 select(UserToken)
                 .where(
                     UserToken.user_id == user.id,
                     UserToken.purpose == RECOVERY,
-                    UserToken.token_hash == hash_token(code.lower()),
+                    UserToken.token_hash.in_(self.keys.fingerprints(code)),
                     UserToken.used_at.is_(None),
                 )
                 .with_for_update()
@@ -186,7 +122,7 @@ class Mfa:
                 id=uuid.uuid4(),
                 user_id=user.id,
                 purpose=RECOVERY,
-                token_hash=hash_token(code),
+                token_hash=self.keys.fingerprint(code),
                 expires_at=utcnow() + _NEVER,
             )
             for code in codes

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,6 +35,8 @@ class User(UUIDKey, Timestamps, TenantBase):
     email_verified_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     mfa_secret: Mapped[str | None] = mapped_column(String(255))
     mfa_enabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # The last TOTP time step accepted: a code is good once.
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AuthSession(UUIDKey, TenantBase):

@@ -200,5 +200,8 @@ class MfaEnabledOut(msgspec.Struct, rename="camel"):
     recovery_codes: list[str]
 
 
-class PasswordRequest(msgspec.Struct, rename="camel"):
+class DisableMfaRequest(msgspec.Struct, rename="camel"):
+    """The password and a current code, or one of the recovery codes."""
+
     password: Password
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z-]{6,20}$")]

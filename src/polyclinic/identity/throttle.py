@@ -35,40 +35,54 @@ class LoginThrottle:
             f"{self.prefix}:locked:{email}",
         )
 
-    async def check(self, email: str, ip: str | None) -> None:
+    async def begin(self, email: str, ip: str | None) -> None:
+        """Reserve this attempt before any password is checked.
+
+        The attempt counts as a failure until `succeeded` refunds it, so parallel guesses
+        cannot slip past the limit while their hashes are being verified.
+        """
         if self.redis is None:
             return
-        _, address, locked = self._keys(email, ip)
+        account, address, locked = self._keys(email, ip)
         lock_ttl = await self.redis.ttl(locked)
         if lock_ttl and lock_ttl > 0:
-            raise TooManyAttempts(
-                f"Too many failed sign-ins for this account; try again in {_minutes(lock_ttl)}"
-            )
-        failures = int(await self.redis.get(address) or 0)
-        if failures >= self.settings.login_max_failures_per_address:
+            raise self._locked(lock_ttl)
+        if int(await self.redis.get(address) or 0) >= self.settings.login_max_failures_per_address:
             retry = await self.redis.ttl(address)
             raise TooManyAttempts(
                 f"Too many failed sign-ins from your address; try again in {_minutes(retry)}"
             )
+        window = self.settings.login_lockout_seconds
+        async with self.redis.pipeline(transaction=True) as pipe:
+            attempts, _ = await pipe.incr(account).expire(account, window).execute()
+        if attempts > self.settings.login_max_failures:
+            await self.redis.set(locked, 1, ex=window)
+            raise self._locked(window)
 
     async def failed(self, email: str, ip: str | None) -> bool:
-        """Count a failure; True when it locked the account."""
+        """The reserved attempt failed; True when that locked the account."""
         if self.redis is None:
             return False
         account, address, locked = self._keys(email, ip)
         window = self.settings.login_lockout_seconds
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(account).expire(account, window).incr(address).expire(address, window)
-            account_failures, _, _, _ = await pipe.execute()
-        if account_failures >= self.settings.login_max_failures:
+            _, _, attempts = await pipe.incr(address).expire(address, window).get(account).execute()
+        if int(attempts or 0) >= self.settings.login_max_failures:
             await self.redis.set(locked, 1, ex=window)
             await self.redis.delete(account)
             return True
         return False
 
     async def succeeded(self, email: str) -> None:
+        """Only once every factor passed: the failure count starts again."""
         if self.redis is not None:
             await self.redis.delete(self._keys(email, None)[0])
+
+    @staticmethod
+    def _locked(seconds: int) -> TooManyAttempts:
+        return TooManyAttempts(
+            f"Too many failed sign-ins for this account; try again in {_minutes(seconds)}"
+        )
 
 
 def _minutes(seconds: int) -> str:

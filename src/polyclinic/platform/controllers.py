@@ -11,7 +11,12 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.schemas import MfaCodeRequest, MfaEnabledOut, MfaSetupOut, PasswordRequest
+from polyclinic.identity.schemas import (
+    DisableMfaRequest,
+    MfaCodeRequest,
+    MfaEnabledOut,
+    MfaSetupOut,
+)
 from polyclinic.identity.throttle import LoginThrottle
 from polyclinic.identity.tokens import PLATFORM_AUDIENCE
 from polyclinic.platform.dependencies import PLATFORM_DEPENDENCIES
@@ -132,11 +137,11 @@ class PlatformAuthController(Controller):
     )
     async def mfa_disable(
         self,
-        data: JSONBody[PasswordRequest],
+        data: JSONBody[DisableMfaRequest],
         platform_mfa: NamedDependency[PlatformMfa],
         admin: NamedDependency[PlatformUser],
     ) -> Envelope[None]:
-        await platform_mfa.disable(admin, data.password)
+        await platform_mfa.disable(admin, data.password, data.code)
         return ok(None, "Two-factor sign-in is off")
 
 

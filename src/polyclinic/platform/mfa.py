@@ -9,17 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput
-from polyclinic.identity.mfa import (
-    SecretBox,
-    code_matches,
+from polyclinic.identity.passwords import verify_password
+from polyclinic.identity.totp import (
+    TwoFactorKeys,
+    accepted_step,
     code_required,
     new_recovery_codes,
     new_secret,
-    open_secret,
     wrong_enrolment_code,
 )
-from polyclinic.identity.opaque import hash_token
-from polyclinic.identity.passwords import verify_password
 from polyclinic.platform.models import PlatformUser
 
 ISSUER = "Polyclinic platform"
@@ -32,34 +30,41 @@ def must_enrol(user: PlatformUser, settings: Settings) -> bool:
 class PlatformMfa:
     def __init__(self, session: AsyncSession, settings: Settings) -> None:
         self.db = session
-        self.box = SecretBox(settings)
+        self.keys = TwoFactorKeys(settings)
 
     @staticmethod
-    def _bound(user: PlatformUser) -> str:
+    def _owner(user: PlatformUser) -> str:
         return f"platform:{user.id}"
 
     async def setup(self, user: PlatformUser) -> tuple[str, str]:
         if user.mfa_enabled_at is not None:
             raise Conflict("Two-factor sign-in is already on; turn it off first to replace it")
-        user.mfa_secret, shown, uri = new_secret(self.box, self._bound(user), user.email, ISSUER)
+        user.mfa_secret, shown, uri = new_secret(self.keys, self._owner(user), user.email, ISSUER)
+        user.mfa_last_step = None
         await self.db.commit()
         return shown, uri
 
     async def enable(self, user: PlatformUser, code: str) -> list[str]:
         if user.mfa_enabled_at is not None:
             raise Conflict("Two-factor sign-in is already on")
-        if not code_matches(open_secret(self.box, user.mfa_secret, self._bound(user)), code):
+        secret = self.keys.open(user.mfa_secret, self._owner(user))
+        step = accepted_step(secret, code, user.mfa_last_step)
+        if step is None:
             raise wrong_enrolment_code()
         codes = new_recovery_codes()
         user.mfa_enabled_at = utcnow()
-        user.mfa_recovery_hashes = [hash_token(c) for c in codes]
+        user.mfa_last_step = step
+        user.mfa_recovery_hashes = [self.keys.fingerprint(c) for c in codes]
         await self.db.commit()
         return codes
 
-    async def disable(self, user: PlatformUser, password: str) -> None:
+    async def disable(self, user: PlatformUser, password: str, code: str) -> None:
         if not await asyncio.to_thread(verify_password, password, user.password_hash):
             raise InvalidInput("The password is wrong", [FieldError("password", "is wrong")])
+        if not await self.passes(user, code):
+            raise InvalidInput("The code is wrong", [FieldError("code", "does not match")])
         user.mfa_secret = user.mfa_enabled_at = user.mfa_recovery_hashes = None
+        user.mfa_last_step = None
         await self.db.commit()
 
     async def passes(self, user: PlatformUser, code: str | None) -> bool:
@@ -67,13 +72,21 @@ class PlatformMfa:
             return True
         if not code:
             raise code_required()
-        secret = open_secret(self.box, user.mfa_secret, self._bound(user))
-        if code.isdigit() and code_matches(secret, code):
-            return True
+        # Locked: two sign-ins cannot spend the same code, TOTP or recovery.
+        await self.db.refresh(user, with_for_update=True)
         remaining = list(user.mfa_recovery_hashes or [])
-        if hash_token(code.lower()) not in remaining:
+        spent = next((f for f in self.keys.fingerprints(code) if f in remaining), None)
+        if spent is not None:
+            remaining.remove(spent)
+            user.mfa_recovery_hashes = remaining
+            await self.db.commit()
+            return True
+        step = accepted_step(
+            self.keys.open(user.mfa_secret, self._owner(user)), code, user.mfa_last_step
+        )
+        if step is None:
+            await self.db.commit()
             return False
-        remaining.remove(hash_token(code.lower()))
-        user.mfa_recovery_hashes = remaining
+        user.mfa_last_step = step
         await self.db.commit()
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, String
+from sqlalchemy import BigInteger, Boolean, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,3 +23,4 @@ class PlatformUser(UUIDKey, Timestamps, SharedBase):
     mfa_secret: Mapped[str | None] = mapped_column(String(255))
     mfa_enabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     mfa_recovery_hashes: Mapped[list[str] | None] = mapped_column(JSONB)
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)

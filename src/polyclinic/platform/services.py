@@ -60,7 +60,7 @@ class PlatformUsers:
     ) -> PlatformUser:
         """Password, then the second factor when on; failures count towards a lockout."""
         email = email.strip().lower()
-        await throttle.check(email, ip)
+        await throttle.begin(email, ip)
         try:
             user = await self.authenticate(email, password)
         except Unauthorized:
