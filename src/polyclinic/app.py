@@ -83,7 +83,8 @@ def auth_rate_limit(settings: Settings) -> RateLimitConfig:
     """Requests to /api/v1/auth/* per minute, per clinic host and client address."""
 
     def identifier(request: Request) -> str:
-        return f"{request.headers.get('host', '-')}|{client_ip(request)}"
+        tenant = request.scope["state"].get("tenant")
+        return f"{tenant.id if tenant else '-'}|{client_ip(request)}"
 
     def is_auth_route(request: Request) -> bool:
         return request.url.path.startswith("/api/v1/auth/")

@@ -44,6 +44,7 @@ def upgrade() -> None:
         _ts("updated_at"),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
         sa.CheckConstraint(f"role IN ({ROLES})", name=op.f("ck_users_role")),
+        sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_lower_case")),
     )
     op.create_table(
         "auth_sessions",

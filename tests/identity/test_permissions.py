@@ -44,7 +44,6 @@ def test_every_clinic_route_has_a_rule_in_the_matrix(app: Litestar) -> None:
     assert len(routes) >= 15
     missing = [(m, p) for m, p, permission in routes if permission is None]
     assert missing == []
-    assert {p for _, _, p in routes} <= set(MATRIX)
 
 
 def test_the_matrix_renders_as_a_table() -> None:
@@ -71,6 +70,7 @@ async def test_every_role_against_every_protected_route(
             response = await clinic_a.call(method, concrete(path), token, json={})
             if role in MATRIX[permission]:
                 assert response.status_code not in (401, 403), (method, path, role, response.text)
+                assert response.status_code < 500, (method, path, role, response.text)
             else:
                 assert response.status_code == 403, (method, path, role, response.text)
                 assert response.json()["message"] == "Your role does not allow this"

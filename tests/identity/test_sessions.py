@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.app import create_app
 from polyclinic.db.session import clinic_transaction
-from polyclinic.identity.models import AuthSession
+from polyclinic.identity.models import AuthSession, RefreshToken
 from polyclinic.tenancy.resolver import tenant_info
 from tests.conftest import Client, make_settings
 from tests.identity.conftest import ClinicApi, add_user
@@ -29,6 +29,15 @@ async def test_refresh_rotates_and_a_reused_token_ends_the_session(
     assert rotated["refreshToken"] != first["refreshToken"]
     assert (await clinic_a.call("GET", "/auth/me", rotated["accessToken"])).status_code == 200
 
+    # Later than the few seconds two tabs may race, the spent token comes back: theft.
+    info = tenant_info(clinic_a.tenant)
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.used_at.is_not(None))
+            .values(used_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1))
+        )
     replay = await clinic_a.call(
         "POST", "/auth/refresh", json={"refreshToken": first["refreshToken"]}
     )
@@ -174,3 +183,26 @@ async def test_shorter_idle_timeout_comes_from_settings(
     assert (await clinic.call("GET", "/auth/me", tokens["accessToken"])).status_code == 401
     await app.state.runtime.engine.dispose()
     await app.state.runtime.redis.aclose()
+
+
+async def test_two_refreshes_at_once_keep_the_session(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    import asyncio
+
+    await add_user(engine, clinic_a.tenant, "two-tabs@example.com", "patient")
+    tokens = await clinic_a.login("two-tabs@example.com")
+    body = {"refreshToken": tokens["refreshToken"]}
+
+    first, second = await asyncio.gather(
+        clinic_a.call("POST", "/auth/refresh", json=body),
+        clinic_a.call("POST", "/auth/refresh", json=body),
+    )
+
+    assert sorted([first.status_code, second.status_code]) == [200, 401]
+    winner = (first if first.status_code == 200 else second).json()["data"]
+    assert (await clinic_a.call("GET", "/auth/me", winner["accessToken"])).status_code == 200
+    again = await clinic_a.call(
+        "POST", "/auth/refresh", json={"refreshToken": winner["refreshToken"]}
+    )
+    assert again.status_code == 200

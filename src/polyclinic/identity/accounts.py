@@ -7,7 +7,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,7 +67,8 @@ class Accounts:
         self.mfa = mfa
 
     async def by_email(self, email: str) -> User | None:
-        query = select(User).where(func.lower(User.email) == email.strip().lower())
+        # Emails are stored lower-case, so equality uses the unique index.
+        query = select(User).where(User.email == email.strip().lower())
         return (await self.db.execute(query)).scalar_one_or_none()
 
     async def register(self, data: Registration, caller: Caller) -> User:

@@ -9,7 +9,7 @@ import uuid
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,7 +70,7 @@ class Invitations:
                 f"Staff can be invited as {', '.join(sorted(STAFF_ROLES))}",
                 [FieldError("role", "is not a staff role")],
             )
-        existing = await self.db.execute(select(User.id).where(func.lower(User.email) == email))
+        existing = await self.db.execute(select(User.id).where(User.email == email))
         if existing.first() is not None:
             raise Conflict(
                 f"{email} already has an account at this clinic",

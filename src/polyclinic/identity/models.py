@@ -22,7 +22,10 @@ ROLE_VALUES = ", ".join(f"'{role.value}'" for role in Role)
 
 class User(UUIDKey, Timestamps, TenantBase):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(f"role IN ({ROLE_VALUES})", name="role"),)
+    __table_args__ = (
+        CheckConstraint(f"role IN ({ROLE_VALUES})", name="role"),
+        CheckConstraint("email = lower(email)", name="email_lower_case"),
+    )
 
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))

@@ -26,6 +26,7 @@ from polyclinic.identity.tokens import TokenSigner, clinic_audience
 from polyclinic.tenancy.context import TenantInfo
 
 SESSION_ENDED = "Your session has ended; sign in again"
+REUSE_GRACE = datetime.timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class Sessions:
             raise Unauthorized(SESSION_ENDED)
         token, auth_session, user = row
         now = utcnow()
+        if token.used_at is not None and now - token.used_at < REUSE_GRACE:
+            # Two tabs (or a retry) refreshing at once: not theft, so nothing is revoked.
+            raise Unauthorized("This refresh token was just used; use the newest one")
         if token.used_at is not None:
             await self._end(auth_session, "refresh_token_reused")
             events.record(

@@ -6,7 +6,7 @@ import uuid
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -78,10 +78,18 @@ class Staff:
         return user
 
     async def _keep_an_admin(self, leaving: User) -> None:
-        admins = await self.db.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == Role.CLINIC_ADMIN, User.is_active.is_(True), User.id != leaving.id)
+        # Every active admin row is locked, so two admins removing each other at once
+        # cannot both pass this check.
+        admins = (
+            (
+                await self.db.execute(
+                    select(User.id)
+                    .where(User.role == Role.CLINIC_ADMIN, User.is_active.is_(True))
+                    .with_for_update()
+                )
+            )
+            .scalars()
+            .all()
         )
-        if not admins:
+        if not [admin for admin in admins if admin != leaving.id]:
             raise Conflict("The clinic must keep at least one active clinic admin")

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
-from polyclinic.identity.passwords import hash_password, verify_password
+from polyclinic.identity.passwords import hash_password, password_problem, verify_password
 from polyclinic.identity.throttle import LoginThrottle
 from polyclinic.platform.mfa import PlatformMfa
 from polyclinic.platform.models import PlatformUser
@@ -23,11 +23,13 @@ class PlatformUsers:
 
     async def create_admin(self, email: str, password: str) -> PlatformUser:
         email = email.strip().lower()
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise InvalidInput(
-                f"The password must be at least {MIN_PASSWORD_LENGTH} characters",
-                [FieldError("password", f"at least {MIN_PASSWORD_LENGTH} characters")],
-            )
+        problem = (
+            f"must be at least {MIN_PASSWORD_LENGTH} characters"
+            if len(password) < MIN_PASSWORD_LENGTH
+            else password_problem(password)
+        )
+        if problem:
+            raise InvalidInput(f"The password {problem}", [FieldError("password", problem)])
         if await self.by_email(email) is not None:
             raise Conflict(f"A platform user {email} already exists")
         user = PlatformUser(

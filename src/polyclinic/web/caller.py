@@ -10,13 +10,14 @@ from polyclinic.web.state import runtime_of
 
 
 def client_ip(connection: ASGIConnection) -> str | None:
-    peer = connection.client.host if connection.client else None
-    if peer in runtime_of(connection.app.state).trusted_proxies:
-        forwarded = connection.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first[:64]
-    return peer
+    """Walk X-Forwarded-For from the right past our own proxies: the first address that is
+    not one of them is the client (entries left of it could be written by anyone)."""
+    trusted = runtime_of(connection.app.state).trusted_proxies
+    address = connection.client.host if connection.client else None
+    hops = [hop.strip() for hop in connection.headers.get("x-forwarded-for", "").split(",")]
+    while address in trusted and hops and hops[-1]:
+        address = hops.pop()[:64]
+    return address
 
 
 def caller_of(connection: ASGIConnection) -> Caller:
