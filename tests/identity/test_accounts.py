@@ -22,22 +22,21 @@ async def test_a_patient_registers_and_can_sign_in_at_once(
     registered = await clinic_a.call("POST", "/auth/register", json=PATIENT)
 
     assert registered.status_code == 201, registered.text
-    user = registered.json()["data"]
-    assert user["email"] == "ana.patient@example.com"
-    assert user["role"] == "patient" and user["emailVerified"] is False
-    assert "password" not in registered.text and "Hash" not in registered.text
+    assert registered.json()["data"] is None
     signed_in = await clinic_a.login("ana.patient@example.com")
     assert (
         signed_in["tokenType"] == "Bearer"
         and signed_in["accessToken"]
         and signed_in["refreshToken"]
     )
-    assert signed_in["user"]["id"] == user["id"]
+    user = signed_in["user"]
+    assert user["email"] == "ana.patient@example.com"
+    assert user["role"] == "patient" and user["emailVerified"] is False
     me = await clinic_a.call("GET", "/auth/me", signed_in["accessToken"])
     assert me.json()["data"]["firstName"] == "Ana"
 
 
-async def test_registration_refuses_bad_input_and_duplicates(
+async def test_registration_refuses_bad_input_and_reveals_no_account(
     clinic_a: ClinicApi, mailer: CapturingMailer
 ) -> None:
     cases = [
@@ -51,12 +50,25 @@ async def test_registration_refuses_bad_input_and_duplicates(
         response = await clinic_a.call("POST", "/auth/register", json=body)
         assert response.status_code == status, (field, response.text)
         assert response.json()["errors"][0]["field"] == field
-    assert (await clinic_a.call("POST", "/auth/register", json=PATIENT)).status_code == 201
+    first = await clinic_a.call("POST", "/auth/register", json=PATIENT)
     again = await clinic_a.call(
-        "POST", "/auth/register", json={**PATIENT, "email": "ANA.PATIENT@example.com"}
+        "POST",
+        "/auth/register",
+        json={**PATIENT, "email": "ANA.PATIENT@example.com", "password": "someone-elses-words-4"},
     )
-    assert again.status_code == 409
-    assert again.json()["errors"] == [{"field": "email", "message": "is already registered"}]
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    await mailer.delivered()
+    kinds = [m.kind for m in mailer.sent if m.to == "ana.patient@example.com"]
+    assert kinds == ["email_verification", "already_registered"]
+    # The second attempt changed nothing: the first password still signs in.
+    await clinic_a.login("ana.patient@example.com")
+    wrong = await clinic_a.call(
+        "POST",
+        "/auth/login",
+        json={"email": "ana.patient@example.com", "password": "someone-elses-words-4"},
+    )
+    assert wrong.status_code == 401
 
 
 async def test_wrong_password_and_unknown_email_answer_alike(
@@ -168,3 +180,51 @@ async def test_update_me_changes_only_what_is_sent(
     assert refused.status_code == 422
     me = await clinic_a.call("GET", "/auth/me", session["accessToken"])
     assert me.json()["data"]["role"] == "receptionist"
+
+
+async def test_reset_and_verification_tokens_expire(
+    clinic_a: ClinicApi, engine: AsyncEngine, mailer: CapturingMailer
+) -> None:
+    import datetime
+
+    from sqlalchemy import update
+
+    from polyclinic.db.session import clinic_transaction
+    from polyclinic.identity.models import UserToken
+    from polyclinic.tenancy.resolver import tenant_info
+
+    await clinic_a.call("POST", "/auth/register", json=PATIENT)
+    await clinic_a.call("POST", "/auth/forgot-password", json={"email": PATIENT["email"]})
+    await mailer.delivered()
+    verify = mailer.token_for("ana.patient@example.com", "email_verification")
+    reset = mailer.token_for("ana.patient@example.com", "password_reset")
+    info = tenant_info(clinic_a.tenant)
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:
+        await session.execute(
+            update(UserToken).values(
+                expires_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+            )
+        )
+
+    late_verify = await clinic_a.call("POST", "/auth/verify-email", json={"token": verify})
+    late_reset = await clinic_a.call(
+        "POST", "/auth/reset-password", json={"token": reset, "password": "too-late-for-this-5"}
+    )
+
+    assert late_verify.status_code == late_reset.status_code == 422
+    assert late_reset.json()["errors"] == [{"field": "token", "message": "is invalid or expired"}]
+    await clinic_a.login("ana.patient@example.com")
+
+
+async def test_wrong_current_passwords_count_towards_the_lockout(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    await add_user(engine, clinic_a.tenant, "stolen-token@example.com", "patient")
+    token = (await clinic_a.login("stolen-token@example.com"))["accessToken"]
+    guess = {"currentPassword": "guess-guess-guess", "newPassword": "new-secret-words-6"}
+    statuses = [
+        (await clinic_a.call("POST", "/auth/change-password", token, json=guess)).status_code
+        for _ in range(6)
+    ]
+    assert statuses == [422] * 5 + [429]

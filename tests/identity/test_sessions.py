@@ -162,12 +162,35 @@ async def test_browser_cookie_variant(clinic_a: ClinicApi, engine: AsyncEngine) 
 
     me = await clinic_a.call("GET", "/auth/me", headers={"cookie": f"pc_access={access}"})
     assert me.status_code == 200
+    own_page = {"origin": f"https://{clinic_a.host}"}
+    cross_site = await clinic_a.call(
+        "POST",
+        "/auth/refresh",
+        json={},
+        headers={"cookie": f"pc_refresh={refresh}", "origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
     refreshed = await clinic_a.call(
-        "POST", "/auth/refresh", json={}, headers={"cookie": f"pc_refresh={refresh}"}
+        "POST", "/auth/refresh", json={}, headers={"cookie": f"pc_refresh={refresh}", **own_page}
     )
     assert refreshed.status_code == 200
     assert refreshed.json()["data"]["refreshToken"] is None
     assert refreshed.cookies["pc_refresh"] != refresh
+
+    # A change riding on the cookie must come from the clinic's own pages, as JSON.
+    access = refreshed.cookies["pc_access"]
+    sibling = {"cookie": f"pc_access={access}", "origin": f"https://other.{clinic_a.host}"}
+    no_origin = {"cookie": f"pc_access={access}"}
+    form = {"cookie": f"pc_access={access}", **own_page, "content-type": "text/plain"}
+    for headers in (sibling, no_origin):
+        refused = await clinic_a.call("POST", "/auth/logout-all", json={}, headers=headers)
+        assert refused.status_code == 403, headers
+    plain = await clinic_a.call("POST", "/auth/logout-all", content=b"{}", headers=form)
+    assert plain.status_code == 403
+    allowed = await clinic_a.call(
+        "POST", "/auth/logout-all", json={}, headers={"cookie": f"pc_access={access}", **own_page}
+    )
+    assert allowed.status_code == 200
 
 
 async def test_shorter_idle_timeout_comes_from_settings(

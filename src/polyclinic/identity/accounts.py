@@ -71,8 +71,12 @@ class Accounts:
         query = select(User).where(User.email == email.strip().lower())
         return (await self.db.execute(query)).scalar_one_or_none()
 
-    async def register(self, data: Registration, caller: Caller) -> User:
-        """A patient signs up; usable at once, email verification follows."""
+    async def register(self, data: Registration, caller: Caller) -> None:
+        """A patient signs up; usable at once, email verification follows.
+
+        An address that already has an account gets the same answer (nothing is revealed);
+        its holder is told by email instead.
+        """
         check_new_password(data.password)
         user = User(
             email=data.email.strip().lower(),
@@ -89,15 +93,12 @@ class Accounts:
             await self.db.flush()
         except IntegrityError:
             await self.db.rollback()
-            raise Conflict(
-                "An account with this email exists at this clinic; sign in or reset the password",
-                [FieldError("email", "is already registered")],
-            ) from None
+            self._send_already_registered(user.email)
+            return
         events.record(self.db, caller, "registered", user_id=user.id, email=user.email)
         token = await self._one_time_token(user, VERIFY_EMAIL)
         await self.db.commit()
         self._send_verification(user, token)
-        return user
 
     async def login(
         self, email: str, password: str, caller: Caller, totp: str | None = None
@@ -169,14 +170,21 @@ class Accounts:
         events.record(self.db, caller, "password_reset", user_id=user.id)
         await self.db.commit()
 
+    async def confirm_password(
+        self, user: User, password: str, caller: Caller, field: str = "password"
+    ) -> None:
+        """For changes a signed-in user makes: guesses count towards the lockout too."""
+        await self.throttle.begin(user.email, caller.ip)
+        if not await asyncio.to_thread(verify_password, password, user.password_hash):
+            await self.throttle.failed(user.email, caller.ip)
+            raise InvalidInput("The password is wrong", [FieldError(field, "is wrong")])
+        await self.throttle.succeeded(user.email)
+
     async def change_password(
         self, user: User, current: str, new_password: str, session_id: uuid.UUID, caller: Caller
     ) -> None:
-        if not await asyncio.to_thread(verify_password, current, user.password_hash):
-            raise InvalidInput(
-                "The current password is wrong", [FieldError("currentPassword", "is wrong")]
-            )
         check_new_password(new_password, "newPassword")
+        await self.confirm_password(user, current, caller, "currentPassword")
         user.password_hash = await asyncio.to_thread(hash_password, new_password)
         ended = await self.sessions.end_all(user.id, "password_changed", keep=session_id)
         events.record(self.db, caller, "password_changed", user_id=user.id, ended_sessions=ended)
@@ -218,6 +226,20 @@ class Accounts:
         user_token, user = row
         user_token.used_at = utcnow()
         return user
+
+    def _send_already_registered(self, email: str) -> None:
+        self.mail.enqueue(
+            MailMessage(
+                clinic_id=str(self.tenant.id),
+                to=email,
+                kind="already_registered",
+                subject=f"Your {self.tenant.name} account",
+                body=(
+                    "Someone tried to register with this address, which already has an "
+                    "account. If it was you, sign in, or reset your password if you forgot it."
+                ),
+            )
+        )
 
     def _send_verification(self, user: User, token: str) -> None:
         self.mail.enqueue(

@@ -6,6 +6,7 @@ import uuid
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
@@ -15,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.config import Settings
 from polyclinic.errors import Unauthorized
 from polyclinic.identity.accounts import Accounts, Registration
+from polyclinic.identity.dependencies import request_password_reset
 from polyclinic.identity.events import Caller
-from polyclinic.identity.guards import ACCESS_COOKIE, Principal, must_enrol_mfa
+from polyclinic.identity.guards import (
+    ACCESS_COOKIE,
+    Principal,
+    must_enrol_mfa,
+    refuse_cross_site,
+)
 from polyclinic.identity.invitations import Invitations
 from polyclinic.identity.mfa import Mfa
 from polyclinic.identity.models import User
@@ -41,6 +48,7 @@ from polyclinic.identity.schemas import (
     user_out,
 )
 from polyclinic.identity.sessions import IssuedTokens, Sessions
+from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses
 from polyclinic.web.state import Runtime
@@ -114,7 +122,7 @@ class AuthController(Controller):
         data: JSONBody[RegisterRequest],
         accounts: NamedDependency[Accounts],
         caller: NamedDependency[Caller],
-    ) -> Envelope[UserOut]:
+    ) -> Envelope[None]:
         registration = Registration(
             email=data.email,
             password=data.password,
@@ -123,8 +131,8 @@ class AuthController(Controller):
             phone=data.phone,
             date_of_birth=data.date_of_birth,
         )
-        user = await accounts.register(registration, caller)
-        return ok(user_out(user), "Registered; check your email to confirm the address", 201)
+        await accounts.register(registration, caller)
+        return ok(None, "Registered: sign in now, and confirm your address from the email", 201)
 
     @post(
         "/login",
@@ -162,6 +170,8 @@ class AuthController(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Response[Envelope[TokenPair]]:
         from_cookie = data.refresh_token is None
+        if from_cookie:
+            refuse_cross_site(request)
         token = data.refresh_token or request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise Unauthorized("No refresh token was sent")
@@ -276,11 +286,14 @@ class AuthController(Controller):
     async def forgot_password(
         self,
         data: JSONBody[EmailRequest],
-        accounts: NamedDependency[Accounts],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
         caller: NamedDependency[Caller],
-    ) -> Envelope[None]:
-        await accounts.forgot_password(data.email, caller)
-        return ok(None, "If an account uses this address, a reset message is on its way")
+    ) -> Response[Envelope[None]]:
+        # The lookup runs after the answer is sent: known and unknown addresses take as long.
+        work = BackgroundTask(request_password_reset, runtime, clinic, data.email, caller)
+        message = "If an account uses this address, a reset message is on its way"
+        return Response(ok(None, message), background=work)
 
     @post(
         "/reset-password",
@@ -356,11 +369,13 @@ class AuthController(Controller):
     async def mfa_disable(
         self,
         data: JSONBody[DisableMfaRequest],
+        accounts: NamedDependency[Accounts],
         mfa: NamedDependency[Mfa],
         me: NamedDependency[User],
         caller: NamedDependency[Caller],
     ) -> Envelope[None]:
-        await mfa.disable(me, data.password, data.code, caller)
+        await accounts.confirm_password(me, data.password, caller)
+        await mfa.disable(me, data.code, caller)
         return ok(None, "Two-factor sign-in is off")
 
     @get(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.db.session import clinic_session
 from polyclinic.errors import Unauthorized
 from polyclinic.identity.accounts import Accounts
 from polyclinic.identity.events import Caller
@@ -41,15 +44,30 @@ async def provide_mfa(
     return Mfa(clinic_db, clinic, runtime.settings)
 
 
+def accounts_for(db: AsyncSession, clinic: TenantInfo, runtime: Runtime) -> Accounts:
+    sessions = Sessions(db, clinic, runtime.settings, runtime.signer)
+    throttle = LoginThrottle(runtime.redis, runtime.settings, f"clinic:{clinic.id}")
+    mfa = Mfa(db, clinic, runtime.settings)
+    return Accounts(db, clinic, sessions, runtime.mail, throttle, mfa)
+
+
 async def provide_accounts(
     clinic_db: NamedDependency[AsyncSession],
     clinic: NamedDependency[TenantInfo],
     runtime: NamedDependency[Runtime],
-    sessions: NamedDependency[Sessions],
-    mfa: NamedDependency[Mfa],
 ) -> Accounts:
-    throttle = LoginThrottle(runtime.redis, runtime.settings, f"clinic:{clinic.id}")
-    return Accounts(clinic_db, clinic, sessions, runtime.mail, throttle, mfa)
+    return accounts_for(clinic_db, clinic, runtime)
+
+
+async def request_password_reset(
+    runtime: Runtime, clinic: TenantInfo, email: str, caller: Caller
+) -> None:
+    """Runs after the response, in its own clinic session."""
+    try:
+        async with clinic_session(runtime.engine, clinic) as db:
+            await accounts_for(db, clinic, runtime).forgot_password(email, caller)
+    except Exception:
+        logger.exception("password reset for clinic %s could not be prepared", clinic.slug)
 
 
 async def provide_invitations(
@@ -74,6 +92,8 @@ async def provide_me(
         raise Unauthorized(SESSION_ENDED)
     return user
 
+
+logger = logging.getLogger("polyclinic.identity")
 
 IDENTITY_DEPENDENCIES = {
     "caller": Provide(provide_caller),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
@@ -17,6 +18,8 @@ from polyclinic.identity.roles import Role
 from polyclinic.identity.sessions import SESSION_ENDED, Sessions
 from polyclinic.identity.tokens import InvalidToken, clinic_audience
 from polyclinic.tenancy.context import TenantInfo
+from polyclinic.tenancy.middleware import request_host
+from polyclinic.tenancy.resolver import normalize_host
 from polyclinic.web.state import runtime_of
 
 ACCESS_COOKIE = "pc_access"
@@ -49,8 +52,22 @@ def access_token(connection: ASGIConnection) -> str:
         return token.strip()
     cookie = connection.cookies.get(ACCESS_COOKIE)
     if cookie:
+        refuse_cross_site(connection)
         return cookie
     raise Unauthorized("Sign in first: this needs an access token (Authorization: Bearer ...)")
+
+
+def refuse_cross_site(connection: ASGIConnection) -> None:
+    """A browser sends cookies along with requests other sites make it send. A change that
+    rides on a cookie must come from this clinic's own pages, as JSON."""
+    if connection.scope.get("method", "GET") in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = connection.headers.get("origin") or connection.headers.get("referer") or ""
+    here = request_host(connection.scope, runtime_of(connection.app.state).trusted_proxies)
+    if normalize_host(urlsplit(origin).netloc) != here:
+        raise Forbidden("Cross-site request refused: it must come from this clinic's own pages")
+    if not connection.headers.get("content-type", "").startswith("application/json"):
+        raise Forbidden("Requests signed in by cookie must send JSON")
 
 
 async def authenticate(connection: ASGIConnection) -> Principal:

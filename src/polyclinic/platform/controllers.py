@@ -137,11 +137,18 @@ class PlatformAuthController(Controller):
     )
     async def mfa_disable(
         self,
+        request: Request,
         data: JSONBody[DisableMfaRequest],
+        platform_db: NamedDependency[AsyncSession],
         platform_mfa: NamedDependency[PlatformMfa],
         admin: NamedDependency[PlatformUser],
+        runtime: NamedDependency[Runtime],
     ) -> Envelope[None]:
-        await platform_mfa.disable(admin, data.password, data.code)
+        throttle = LoginThrottle(runtime.redis, runtime.settings, "platform")
+        await PlatformUsers(platform_db).confirm_password(
+            admin, data.password, throttle, client_ip(request)
+        )
+        await platform_mfa.disable(admin, data.code)
         return ok(None, "Two-factor sign-in is off")
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput
-from polyclinic.identity.passwords import verify_password
 from polyclinic.identity.totp import (
     TwoFactorKeys,
     accepted_step,
@@ -58,9 +55,8 @@ class PlatformMfa:
         await self.db.commit()
         return codes
 
-    async def disable(self, user: PlatformUser, password: str, code: str) -> None:
-        if not await asyncio.to_thread(verify_password, password, user.password_hash):
-            raise InvalidInput("The password is wrong", [FieldError("password", "is wrong")])
+    async def disable(self, user: PlatformUser, code: str) -> None:
+        """Needs a current code (or a recovery code); the caller confirms the password first."""
         if not await self.passes(user, code):
             raise InvalidInput("The code is wrong", [FieldError("code", "does not match")])
         user.mfa_secret = user.mfa_enabled_at = user.mfa_recovery_hashes = None

@@ -74,6 +74,15 @@ class PlatformUsers:
         await throttle.succeeded(email)
         return user
 
+    async def confirm_password(
+        self, user: PlatformUser, password: str, throttle: LoginThrottle, ip: str | None
+    ) -> None:
+        await throttle.begin(user.email, ip)
+        if not await asyncio.to_thread(verify_password, password, user.password_hash):
+            await throttle.failed(user.email, ip)
+            raise InvalidInput("The password is wrong", [FieldError("password", "is wrong")])
+        await throttle.succeeded(user.email)
+
     async def get_active(self, user_id: object) -> PlatformUser | None:
         user = await self.session.get(PlatformUser, user_id)
         return user if user is not None and user.is_active else None
