@@ -1,11 +1,12 @@
 """What tenancy costs per request: GET /api/v1/clinic over many clinics, one clinic, no tenancy.
 
-Three runs in one process against the same database and the same app:
+Three runs in one process against the same database, each with a fresh app and pool:
   - round-robin over all clinics (host resolution, a clinic session, role + search_path),
   - the same route on one clinic only,
   - the same query on a route with no tenancy at all (fixed schema, no role switch).
-Then the PostgreSQL backend memory of the pooled connections after the round-robin run, with
-connection recycling on (DB_CONNECTION_MAX_USES) and off.
+Then the private memory of the PostgreSQL backends (read from /proc, so measuring does not
+touch the pool) after a round-robin run that replaces connections every `--memory-max-uses`
+checkouts, and after one that never does.
 
     uv run python bench/tenant_overhead.py [--clinics 1000] [--requests 4000] [--concurrency 8]
 """
@@ -29,8 +30,6 @@ from polyclinic.app import create_app
 from polyclinic.config import Settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
-
-MEMORY_SQL = text("SELECT sum(total_bytes) FROM pg_backend_memory_contexts")
 
 
 async def provision(settings: Settings, count: int) -> list[str]:
@@ -83,62 +82,82 @@ async def throughput(
         return (requests // workers) * workers / (time.perf_counter() - started)
 
 
-async def backend_memory(engine: AsyncEngine, connections: int) -> list[float]:
-    """MB held by each pooled backend (checked out all at once so each is a different one)."""
-    held = [await engine.connect() for _ in range(connections)]
-    sizes = [float(await c.scalar(MEMORY_SQL) or 0) / 2**20 for c in held]
-    for connection in held:
-        await connection.close()
-    return sizes
+def private_mb(pid: int) -> float:
+    """Private (unshared) memory of a backend process, from /proc/<pid>/smaps_rollup."""
+    total_kb = 0
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+async def backend_memory(settings: Settings) -> list[float]:
+    """MB held by each backend connected to the bench database, except this one."""
+    engine = create_app_engine(settings, pool_size=1)
+    async with engine.connect() as connection:
+        pids = (
+            (
+                await connection.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    await engine.dispose()
+    return [private_mb(pid) for pid in pids]
 
 
 async def run(args: argparse.Namespace) -> None:
     pool = args.concurrency
-    with bench_database(
-        DB_POOL_SIZE=str(pool), DB_MAX_OVERFLOW="0", DB_CONNECTION_MAX_USES=str(args.max_uses)
-    ) as settings:
+    with bench_database(DB_POOL_SIZE=str(pool), DB_MAX_OVERFLOW="0") as settings:
         started = time.perf_counter()
         subdomains = await provision(settings, args.clinics)
         print(f"{args.clinics} clinics made in {time.perf_counter() - started:.1f} s")
         hosts = [f"{s}.{settings.base_domain}" for s in subdomains]
         plain_schema = await schema_of(settings, subdomains[0])
 
-        results = {}
-        for label, recycle in (("recycling on", args.max_uses), ("recycling off", 0)):
-            variant = msgspec.structs.replace(settings, db_connection_max_uses=recycle)
+        results: dict[str, float] = {}
+        memory: dict[str, list[float]] = {}
+        runs = [
+            ("rr", hosts, "/api/v1/clinic", settings.db_connection_max_uses),
+            ("one", hosts[:1], "/api/v1/clinic", settings.db_connection_max_uses),
+            ("plain", hosts[:1], "/bench/plain", settings.db_connection_max_uses),
+            ("rr small recycle", hosts, "/api/v1/clinic", args.memory_max_uses),
+            ("rr no recycle", hosts, "/api/v1/clinic", 0),
+        ]
+        for key, targets, path, max_uses in runs:
+            variant = msgspec.structs.replace(settings, db_connection_max_uses=max_uses)
             app = build_app(variant, plain_schema)
-            engine = app.state.runtime.engine  # type: ignore[attr-defined]
-            if recycle:
-                results["one"] = await throughput(
-                    app, hosts[:1], "/api/v1/clinic", args.requests, pool
-                )
-                results["plain"] = await throughput(
-                    app, hosts[:1], "/bench/plain", args.requests, pool
-                )
-            results[f"rr {label}"] = await throughput(
-                app, hosts, "/api/v1/clinic", args.requests, pool
-            )
-            results[f"mem {label}"] = await backend_memory(engine, pool)
-            await engine.dispose()
+            results[key] = await throughput(app, targets, path, args.requests, pool)
+            if key.startswith("rr "):
+                memory[key] = await backend_memory(settings)
+            await app.state.runtime.engine.dispose()  # type: ignore[attr-defined]
 
         print(f"machine: {machine()}; {server_version(settings)}")
         print(
-            f"concurrency {pool}, pool {pool}, {args.requests} requests per run (in-process ASGI)"
+            f"concurrency {pool}, pool {pool}, {args.requests} requests per run (in-process ASGI),"
+            f" connections replaced every {settings.db_connection_max_uses} checkouts"
         )
-        one, rr, plain = results["one"], results["rr recycling on"], results["plain"]
+        one, rr, plain = results["one"], results["rr"], results["plain"]
         print(f"round-robin over {args.clinics} clinics: {rr:8.0f} req/s")
         print(f"one clinic:                       {one:8.0f} req/s")
         print(f"same query, no tenancy:           {plain:8.0f} req/s")
         print(f"round-robin / one clinic:  {rr / one:6.1%}  (target >= 90%)")
         print(f"one clinic / no tenancy:   {one / plain:6.1%}")
-        print(f"round-robin, recycling off: {results['rr recycling off']:8.0f} req/s")
-        for label in ("recycling on", "recycling off"):
-            sizes = results[f"mem {label}"]
+        for key, label in (
+            ("rr small recycle", f"replaced every {args.memory_max_uses} checkouts"),
+            ("rr no recycle", "never replaced"),
+        ):
+            sizes = memory[key]
             print(
-                f"backend memory after round-robin, {label:<13} "
-                f"(max uses {args.max_uses if label == 'recycling on' else 0}): "
+                f"backend private memory after round-robin, connections {label}: "
                 f"max {max(sizes):5.1f} MB, mean {sum(sizes) / len(sizes):5.1f} MB"
-                f" over {len(sizes)} backends"
+                f" over {len(sizes)} backends ({results[key]:.0f} req/s)"
             )
 
 
@@ -157,7 +176,7 @@ def main() -> None:
     parser.add_argument("--clinics", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--max-uses", type=int, default=500)
+    parser.add_argument("--memory-max-uses", type=int, default=250)
     asyncio.run(run(parser.parse_args()))
 
 

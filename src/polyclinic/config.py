@@ -45,7 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mfa_required_for_super_admins: bool = False
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
-    db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 500
+    db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 1000
     db_pool_recycle: Seconds = 1800
     archive_dir: str = "var/archive"
     log_level: Annotated[str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"

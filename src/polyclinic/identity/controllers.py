@@ -101,7 +101,7 @@ def public(action: str) -> dict[str, object]:
     return {"permission": ("account", action)}
 
 
-SIGNED_IN_OWN = {"permission": ("account", "update_own")}
+UPDATE_OWN = {"permission": ("account", "update_own")}
 OWN_SESSIONS = {"permission": ("sessions", "manage_own")}
 OWN_MFA = {"permission": ("account", "mfa")}
 
@@ -267,7 +267,7 @@ class AuthController(Controller):
         "/resend-verification",
         status_code=HTTP_200_OK,
         summary="Send the confirmation again",
-        opt=SIGNED_IN_OWN,
+        opt=UPDATE_OWN,
         responses=SIGNED_IN,
     )
     async def resend_verification(
@@ -387,7 +387,7 @@ class AuthController(Controller):
     async def read_me(self, me: NamedDependency[User]) -> Envelope[UserOut]:
         return ok(user_out(me))
 
-    @patch("/me", summary="Change my details", opt=SIGNED_IN_OWN, responses=SIGNED_IN)
+    @patch("/me", summary="Change my details", opt=UPDATE_OWN, responses=SIGNED_IN)
     async def update_me(
         self,
         data: JSONBody[UpdateMeRequest],
@@ -405,7 +405,7 @@ class AuthController(Controller):
         "/change-password",
         status_code=HTTP_200_OK,
         summary="Change my password",
-        opt=SIGNED_IN_OWN,
+        opt=UPDATE_OWN,
         responses=SIGNED_IN,
     )
     async def change_password(

@@ -20,6 +20,7 @@ from polyclinic.identity.tokens import InvalidToken, clinic_audience
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.middleware import request_host
 from polyclinic.tenancy.resolver import normalize_host
+from polyclinic.web.bearer import bearer_token, sign_in_first
 from polyclinic.web.state import runtime_of
 
 ACCESS_COOKIE = "pc_access"
@@ -47,14 +48,15 @@ def must_enrol_mfa(user: User, settings: Settings) -> bool:
 
 
 def access_token(connection: ASGIConnection) -> str:
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
+    """The bearer token, or for browsers the HTTP-only cookie."""
+    token = bearer_token(connection)
+    if token is not None:
+        return token
     cookie = connection.cookies.get(ACCESS_COOKIE)
     if cookie:
         refuse_cross_site(connection)
         return cookie
-    raise Unauthorized("Sign in first: this needs an access token (Authorization: Bearer ...)")
+    raise sign_in_first()
 
 
 def refuse_cross_site(connection: ASGIConnection) -> None:

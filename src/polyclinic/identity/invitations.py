@@ -90,7 +90,11 @@ class Invitations:
     ) -> tuple[list[Invitation], int]:
         filters: list = [LimitOffset(limit, offset), OrderBy("created_at", "desc")]
         if pending_only:
-            filters += [Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)]
+            filters += [
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            ]
         rows, total = await InvitationRepository(session=self.db).get_many_and_count(*filters)
         return list(rows), total
 

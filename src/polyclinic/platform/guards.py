@@ -12,20 +12,17 @@ from polyclinic.errors import Forbidden, Unauthorized
 from polyclinic.identity.tokens import PLATFORM_AUDIENCE, InvalidToken
 from polyclinic.platform.mfa import must_enrol
 from polyclinic.platform.services import PlatformUsers
+from polyclinic.web.bearer import bearer_token, sign_in_first
 from polyclinic.web.state import runtime_of
-
-
-def bearer_token(connection: ASGIConnection) -> str:
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Sign in first: this needs an access token (Authorization: Bearer ...)")
-    return token.strip()
 
 
 async def require_super_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     runtime = runtime_of(connection.app.state)
     try:
-        claims = runtime.signer.verify(bearer_token(connection), PLATFORM_AUDIENCE)
+        token = bearer_token(connection)
+        if token is None:
+            raise sign_in_first()
+        claims = runtime.signer.verify(token, PLATFORM_AUDIENCE)
     except InvalidToken:
         raise Unauthorized("The access token is invalid or expired; sign in again") from None
     async with platform_session(runtime.engine) as session:
