@@ -6,6 +6,7 @@ uses. Each run creates its own database and drops it, with the clinic roles it m
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -59,7 +60,18 @@ def settings(database_url: str) -> Settings:
     engine = create_sync_engine(settings, pool_size=1)
     upgrade_shared(engine)
     engine.dispose()
+    asyncio.run(_seed_plans(settings))
     return settings
+
+
+async def _seed_plans(settings: Settings) -> None:
+    from polyclinic.billing.plans import seed_default_plans
+    from polyclinic.db.session import platform_session
+
+    engine = create_app_engine(settings, pool_size=1)
+    async with platform_session(engine) as session:
+        await seed_default_plans(session)
+    await engine.dispose()
 
 
 @pytest.fixture

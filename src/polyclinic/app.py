@@ -16,6 +16,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
+import polyclinic.billing.models
 import polyclinic.identity.models  # noqa: F401  (clinic tables)
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController

@@ -20,6 +20,9 @@ from sqlalchemy import ColumnElement, and_, delete, insert, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from polyclinic.billing.models import Plan
+from polyclinic.billing.plans import plan_for_signup
+from polyclinic.billing.subscriptions import start_trial
 from polyclinic.clinic.models import ClinicProfile
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
@@ -58,6 +61,7 @@ class NewClinic:
     subdomain: str
     timezone: str
     admin_email: str
+    plan_code: str | None = None
 
 
 def clinic_setup_sql(schema: str, role: str, ddl: str) -> str:
@@ -100,6 +104,8 @@ class Provisioner:
         """
         check_subdomain(clinic.subdomain, self.settings.platform_subdomains)
         check_timezone(clinic.timezone)
+        async with self.engine.connect() as connection:
+            plan = await plan_for_signup(connection, clinic.plan_code)
         tenant = self._new_tenant(clinic)
         head, ddl = render_tenant_ddl(self.migrations)
         try:
@@ -109,7 +115,7 @@ class Provisioner:
                         await self._register(connection, tenant)
                 except IntegrityError:
                     raise _SubdomainTaken from None
-                invitation_token = await self._build_schema(connection, tenant, head, ddl)
+                invitation_token = await self._build_schema(connection, tenant, head, ddl, plan)
         except _SubdomainTaken:
             return await self._resume_failed(clinic)
         except Exception as exc:
@@ -151,7 +157,7 @@ class Provisioner:
         )
 
     async def _build_schema(
-        self, connection: AsyncConnection, tenant: Tenant, head: str, ddl: str
+        self, connection: AsyncConnection, tenant: Tenant, head: str, ddl: str, plan: Plan | None
     ) -> str:
         """Role, schema, grants, tables at head, profile, the first admin's invitation, then
         `active`: all or nothing. Returns the invitation token, to be mailed after commit."""
@@ -179,6 +185,10 @@ class Provisioner:
                 {c.key: getattr(invitation, c.key) for c in Invitation.__table__.columns}
             )
         )
+        if plan is not None:
+            await start_trial(connection, tenant.id, plan)
+        else:
+            logger.warning("no default plan: clinic %s starts without a subscription", tenant.slug)
         activated = await connection.execute(
             update(Tenant)
             .where(Tenant.id == tenant.id, Tenant.status == TenantStatus.PROVISIONING)
@@ -252,7 +262,8 @@ class Provisioner:
         head, ddl = render_tenant_ddl(self.migrations)
         try:
             async with self.engine.begin() as connection:
-                invitation_token = await self._build_schema(connection, tenant, head, ddl)
+                plan = await plan_for_signup(connection, None)
+                invitation_token = await self._build_schema(connection, tenant, head, ddl, plan)
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=True)
             raise self._failed(tenant.id) from exc

@@ -1,0 +1,256 @@
+"""The appointment-quota engine.
+
+`consume` runs in the caller's transaction, the one that writes the appointment, under the
+clinic's own role (row-level security keeps it to its own rows). The ledger's unique key makes
+each appointment count once; the conditional UPDATE makes the counter unable to pass the
+included amount however many bookings race for the last unit: PostgreSQL serialises them on
+the period row and re-checks the condition for each.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.billing.models import (
+    OveragePolicy,
+    Plan,
+    QuotaEntry,
+    QuotaPeriod,
+    Subscription,
+    SubscriptionStatus,
+)
+from polyclinic.db.base import utcnow
+from polyclinic.errors import DomainError
+
+CAN_BOOK = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
+THRESHOLDS = (80, 100)
+
+
+class PaymentRequired(DomainError):
+    status_code = 402
+
+
+@dataclass(frozen=True)
+class Usage:
+    included: int | None
+    used: int
+    overage: int
+    # Thresholds (80, 100 percent) this consume crossed first in its period.
+    crossed: tuple[int, ...] = field(default=())
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.included is None else max(0, self.included - (self.used - self.overage))
+
+
+class QuotaEngine:
+    def __init__(
+        self, session: AsyncSession, tenant_id: uuid.UUID, past_due_grace_days: int
+    ) -> None:
+        self.db = session
+        self.tenant_id = tenant_id
+        self.grace = datetime.timedelta(days=past_due_grace_days)
+
+    async def consume(self, appointment_id: uuid.UUID) -> Usage:
+        subscription, plan = await self._bookable_subscription()
+        period = await self._current_period(subscription, plan)
+        if await self._entry(appointment_id, "consume") is not None:
+            return await self._usage(period.id)  # counted before: nothing changes
+        overage = False
+        within = (
+            await self.db.execute(
+                update(QuotaPeriod)
+                .where(
+                    QuotaPeriod.id == period.id,
+                    or_(
+                        QuotaPeriod.included.is_(None),
+                        QuotaPeriod.used - QuotaPeriod.overage < QuotaPeriod.included,
+                    ),
+                )
+                .values(used=QuotaPeriod.used + 1)
+                .returning(QuotaPeriod.used)
+            )
+        ).first()
+        if within is None:
+            if plan.overage_policy == OveragePolicy.BLOCK:
+                raise PaymentRequired(
+                    f"This clinic has used all {period.included} appointments its "
+                    f"{plan.name} plan includes until {period.period_end:%Y-%m-%d}; "
+                    "a clinic admin can move to a larger plan to book more"
+                )
+            overage = True
+            await self._count(period.id, +1, overage=True)
+        entry = await self.db.scalar(
+            insert(QuotaEntry)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=self.tenant_id,
+                period_id=period.id,
+                appointment_id=appointment_id,
+                kind="consume",
+                overage=overage,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(constraint="uq_quota_ledger_once")
+            .returning(QuotaEntry.id)
+        )
+        if entry is None:
+            # The same appointment was counted by a concurrent call: take ours back.
+            await self._count(period.id, -1, overage=overage)
+            return await self._usage(period.id)
+        crossed = await self._mark_thresholds(period.id)
+        usage = await self._usage(period.id)
+        return Usage(usage.included, usage.used, usage.overage, crossed)
+
+    async def release(self, appointment_id: uuid.UUID) -> bool:
+        """Give a consumed appointment back, once; False when there was nothing to give."""
+        consumed = await self._entry(appointment_id, "consume")
+        if consumed is None:
+            return False
+        released = await self.db.scalar(
+            insert(QuotaEntry)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=self.tenant_id,
+                period_id=consumed.period_id,
+                appointment_id=appointment_id,
+                kind="release",
+                overage=consumed.overage,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(constraint="uq_quota_ledger_once")
+            .returning(QuotaEntry.id)
+        )
+        if released is None:
+            return False
+        await self._count(consumed.period_id, -1, overage=consumed.overage)
+        return True
+
+    async def _entry(self, appointment_id: uuid.UUID, kind: str) -> QuotaEntry | None:
+        return (
+            await self.db.execute(
+                select(QuotaEntry).where(
+                    QuotaEntry.tenant_id == self.tenant_id,
+                    QuotaEntry.appointment_id == appointment_id,
+                    QuotaEntry.kind == kind,
+                )
+            )
+        ).scalar_one_or_none()
+
+    async def _count(self, period_id: uuid.UUID, delta: int, *, overage: bool) -> None:
+        await self.db.execute(
+            update(QuotaPeriod)
+            .where(QuotaPeriod.id == period_id)
+            .values(
+                used=QuotaPeriod.used + delta,
+                overage=QuotaPeriod.overage + (delta if overage else 0),
+            )
+        )
+
+    async def usage(self) -> Usage | None:
+        """This period's figures, or None when the clinic has no subscription."""
+        row = (
+            await self.db.execute(
+                select(Subscription, Plan)
+                .join(Plan, Plan.id == Subscription.plan_id)
+                .where(Subscription.tenant_id == self.tenant_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        period = await self._current_period(*row)
+        return await self._usage(period.id)
+
+    async def _bookable_subscription(self) -> tuple[Subscription, Plan]:
+        row = (
+            await self.db.execute(
+                select(Subscription, Plan)
+                .join(Plan, Plan.id == Subscription.plan_id)
+                .where(Subscription.tenant_id == self.tenant_id)
+            )
+        ).first()
+        if row is None:
+            raise PaymentRequired(
+                "This clinic has no subscription; a clinic admin can choose a plan"
+            )
+        subscription, plan = row
+        if subscription.status in CAN_BOOK:
+            return subscription, plan
+        if (
+            subscription.status == SubscriptionStatus.PAST_DUE
+            and subscription.past_due_since is not None
+            and utcnow() < subscription.past_due_since + self.grace
+        ):
+            return subscription, plan
+        state = subscription.status.replace("_", " ")
+        raise PaymentRequired(
+            f"Bookings are paused: the clinic's subscription is {state}; "
+            "a clinic admin can settle it in billing"
+        )
+
+    async def _current_period(self, subscription: Subscription, plan: Plan) -> QuotaPeriod:
+        """The period row for the subscription's current period; a new period starts fresh."""
+        await self.db.execute(
+            insert(QuotaPeriod)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=self.tenant_id,
+                period_start=subscription.current_period_start,
+                period_end=subscription.current_period_end,
+                included=plan.appointments_included,
+                used=0,
+                overage=0,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(constraint="uq_quota_periods_tenant_start")
+        )
+        return (
+            await self.db.execute(
+                select(QuotaPeriod).where(
+                    QuotaPeriod.tenant_id == self.tenant_id,
+                    QuotaPeriod.period_start == subscription.current_period_start,
+                )
+            )
+        ).scalar_one()
+
+    async def _usage(self, period_id: uuid.UUID) -> Usage:
+        row = (
+            await self.db.execute(
+                select(QuotaPeriod.included, QuotaPeriod.used, QuotaPeriod.overage).where(
+                    QuotaPeriod.id == period_id
+                )
+            )
+        ).one()
+        return Usage(row.included, row.used, row.overage)
+
+    async def _mark_thresholds(self, period_id: uuid.UUID) -> tuple[int, ...]:
+        """Each threshold fires once per period: the UPDATE succeeds for one caller only."""
+        crossed = []
+        for percent, column in (
+            (80, QuotaPeriod.notified_80_at),
+            (100, QuotaPeriod.notified_100_at),
+        ):
+            hit = await self.db.scalar(
+                update(QuotaPeriod)
+                .where(
+                    QuotaPeriod.id == period_id,
+                    column.is_(None),
+                    QuotaPeriod.included.is_not(None),
+                    QuotaPeriod.included > 0,
+                    and_(
+                        (QuotaPeriod.used - QuotaPeriod.overage) * 100
+                        >= QuotaPeriod.included * percent
+                    ),
+                )
+                .values({column.key: utcnow()})
+                .returning(QuotaPeriod.id)
+            )
+            if hit is not None:
+                crossed.append(percent)
+        return tuple(crossed)

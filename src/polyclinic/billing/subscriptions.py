@@ -1,0 +1,42 @@
+"""A clinic's one current subscription: the trial it starts with, its billing periods."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from calendar import monthrange
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from polyclinic.billing.models import Interval, Plan, Subscription, SubscriptionStatus
+from polyclinic.db.base import utcnow
+
+
+def period_after(start: datetime.datetime, interval: Interval) -> datetime.datetime:
+    """The same day next month (or year), or the month's last day when it is shorter."""
+    months = 1 if interval == Interval.MONTH else 12
+    year, month = divmod(start.month - 1 + months, 12)
+    year, month = start.year + year, month + 1
+    return start.replace(year=year, month=month, day=min(start.day, monthrange(year, month)[1]))
+
+
+async def start_trial(connection: AsyncConnection, tenant_id: uuid.UUID, plan: Plan) -> None:
+    """Inside the provisioning transaction: a trial on `plan`, its first period its length
+    (or one billing interval when the plan has no trial)."""
+    now = utcnow()
+    trial_end = now + datetime.timedelta(days=plan.trial_days) if plan.trial_days else None
+    await connection.execute(
+        insert(Subscription).values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            plan_id=plan.id,
+            status=SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.ACTIVE,
+            current_period_start=now,
+            current_period_end=trial_end or period_after(now, plan.interval),
+            trial_end=trial_end,
+            cancel_at_period_end=False,
+            created_at=now,
+            updated_at=now,
+        )
+    )
