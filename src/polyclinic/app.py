@@ -18,6 +18,10 @@ from redis.asyncio import Redis
 
 import polyclinic.billing.models
 import polyclinic.identity.models  # noqa: F401  (clinic tables)
+from polyclinic.billing.controllers import (
+    ClinicBillingController,
+    PlansController,
+)
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.config import Settings, get_settings
@@ -76,6 +80,7 @@ def clinic_api() -> Router:
             InvitationsController,
             StaffController,
             PatientsController,
+            ClinicBillingController,
         ],
     )
 
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlatformAuthController,
             ClinicsController,
             ClinicDomainsController,
+            PlansController,
             clinic_api(),
         ],
         dependencies=DEPENDENCIES,

@@ -257,6 +257,31 @@ async def _purge(settings: Settings, slug: str | None, archive_dir: Path) -> Non
 
 
 @main.group()
+def billing() -> None:
+    """Plans and subscriptions."""
+
+
+@billing.command("seed-plans")
+def seed_plans() -> None:
+    """Create the default plans that do not exist yet."""
+    created = asyncio.run(_seed_plans(_settings()))
+    click.echo(f"created plans: {', '.join(created)}" if created else "all default plans exist")
+
+
+async def _seed_plans(settings: Settings) -> list[str]:
+    from polyclinic.billing.plans import seed_default_plans
+    from polyclinic.db.engine import create_app_engine
+    from polyclinic.db.session import platform_session
+
+    engine = create_app_engine(settings, pool_size=1)
+    try:
+        async with platform_session(engine) as session:
+            return await seed_default_plans(session)
+    finally:
+        await engine.dispose()
+
+
+@main.group()
 def platform() -> None:
     """Platform operators."""
 
@@ -290,7 +315,7 @@ class PolyclinicCLIPlugin(CLIPluginProtocol):
     """Adds the project's groups to Litestar's CLI."""
 
     def on_cli_init(self, cli: click.Group) -> None:
-        for command in (db, tenants, platform):
+        for command in (db, tenants, platform, billing):
             cli.add_command(command)
 
 

@@ -52,6 +52,7 @@ async def seed_demo(settings: Settings) -> None:
     """The demo clinic with a signed-up clinic admin, and a super-admin, each created once."""
     from sqlalchemy import select
 
+    from polyclinic.billing.plans import seed_default_plans
     from polyclinic.db.engine import create_app_engine
     from polyclinic.db.session import platform_session
     from polyclinic.platform.services import PlatformUsers
@@ -61,6 +62,7 @@ async def seed_demo(settings: Settings) -> None:
     engine = create_app_engine(settings, pool_size=2)
     try:
         async with platform_session(engine) as session:
+            await seed_default_plans(session)
             demo = (
                 await session.execute(select(Tenant).where(Tenant.slug == DEMO_SUBDOMAIN))
             ).scalar_one_or_none()

@@ -31,6 +31,7 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("staff", "manage"): frozenset({A}),
     ("invitations", "manage"): frozenset({A}),
     ("auth_events", "read"): frozenset({A}),
+    ("billing", "read"): frozenset({A, Role.BILLING}),
     ("patients", "list"): STAFF,
     ("patients", "read"): ALL_ROLES,
 }

@@ -1,0 +1,186 @@
+"""Billing on both hosts: plans for super-admins (and the public list), a clinic's own
+subscription and usage for its admins and billing staff."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.billing.models import Plan, QuotaEntry, Subscription
+from polyclinic.billing.plans import Plans
+from polyclinic.billing.quota import QuotaEngine
+from polyclinic.billing.schemas import (
+    PlanCreate,
+    PlanOut,
+    PlanUpdate,
+    Quota,
+    SubscriptionOut,
+    UsageEntryOut,
+    plan_out,
+    plan_values,
+)
+from polyclinic.errors import NotFound
+from polyclinic.platform.guards import require_super_admin
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
+from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE, error_responses
+from polyclinic.web.state import Runtime
+
+READ_BILLING = {"permission": ("billing", "read")}
+
+
+class QuotaEntryRepository(SQLAlchemyAsyncRepository[QuotaEntry]):
+    model_type = QuotaEntry
+
+
+SUPER_ADMIN = {"guards": [require_super_admin], "security": [{"BearerToken": []}]}
+
+
+class PlansController(Controller):
+    """The list is public (the signup page shows it); everything else is for super-admins."""
+
+    path = "/platform/v1/plans"
+    tags = ["platform: plans"]
+
+    @get("/", summary="Plans a clinic can sign up for (public)", responses=PLATFORM_READ)
+    async def offered_plans(
+        self, platform_db: NamedDependency[AsyncSession]
+    ) -> Envelope[list[PlanOut]]:
+        return ok([plan_out(p) for p in await Plans(platform_db).offered()])
+
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Create a plan",
+        responses=PLATFORM_WRITE,
+        **SUPER_ADMIN,
+    )
+    async def create_plan(
+        self, data: JSONBody[PlanCreate], platform_db: NamedDependency[AsyncSession]
+    ) -> Envelope[PlanOut]:
+        plan = await Plans(platform_db).create(plan_values(data))
+        return ok(plan_out(plan), "Plan created", HTTP_201_CREATED)
+
+    @get(
+        "/{plan_id:uuid}",
+        summary="Get a plan (any version)",
+        responses=PLATFORM_READ,
+        **SUPER_ADMIN,
+    )
+    async def get_plan(
+        self, plan_id: FromPath[uuid.UUID], platform_db: NamedDependency[AsyncSession]
+    ) -> Envelope[PlanOut]:
+        return ok(plan_out(await Plans(platform_db).get(plan_id)))
+
+    @patch(
+        "/{plan_id:uuid}",
+        summary="Change a plan; one in use gets a new version instead",
+        responses=PLATFORM_WRITE,
+        **SUPER_ADMIN,
+    )
+    async def update_plan(
+        self,
+        plan_id: FromPath[uuid.UUID],
+        data: JSONBody[PlanUpdate],
+        platform_db: NamedDependency[AsyncSession],
+    ) -> Envelope[PlanOut]:
+        plan = await Plans(platform_db).update(plan_id, plan_values(data))
+        return ok(plan_out(plan), "Plan saved")
+
+    @post(
+        "/{plan_id:uuid}/archive",
+        status_code=HTTP_200_OK,
+        summary="Stop offering a plan (its subscribers keep it)",
+        responses=PLATFORM_WRITE,
+        **SUPER_ADMIN,
+    )
+    async def archive_plan(
+        self, plan_id: FromPath[uuid.UUID], platform_db: NamedDependency[AsyncSession]
+    ) -> Envelope[PlanOut]:
+        return ok(plan_out(await Plans(platform_db).archive(plan_id)), "Plan archived")
+
+
+class ClinicBillingController(Controller):
+    path = "/billing"
+    tags = ["clinic: billing"]
+    opt = READ_BILLING
+
+    @get(
+        "/subscription",
+        summary="This clinic's plan, status, period and quota",
+        responses=error_responses(401, 403, 404),
+    )
+    async def subscription(
+        self,
+        clinic_db: NamedDependency[AsyncSession],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[SubscriptionOut]:
+        row = (
+            await clinic_db.execute(
+                select(Subscription, Plan)
+                .join(Plan, Plan.id == Subscription.plan_id)
+                .where(Subscription.tenant_id == clinic.id)
+            )
+        ).first()
+        if row is None:
+            raise NotFound("This clinic has no subscription yet")
+        subscription, plan = row
+        usage = await QuotaEngine(
+            clinic_db, clinic.id, runtime.settings.past_due_grace_days
+        ).usage()
+        assert usage is not None
+        await clinic_db.commit()  # the period row may just have been opened
+        return ok(
+            SubscriptionOut(
+                plan=plan_out(plan),
+                status=str(subscription.status),
+                current_period_start=subscription.current_period_start,
+                current_period_end=subscription.current_period_end,
+                trial_end=subscription.trial_end,
+                cancel_at_period_end=subscription.cancel_at_period_end,
+                quota=Quota(
+                    included=usage.included,
+                    used=usage.used,
+                    remaining=usage.remaining,
+                    overage=usage.overage,
+                ),
+            )
+        )
+
+    @get(
+        "/usage",
+        summary="The quota ledger, newest first",
+        responses=error_responses(400, 401, 403),
+    )
+    async def usage(
+        self,
+        clinic_db: NamedDependency[AsyncSession],
+        clinic: NamedDependency[TenantInfo],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> PagedEnvelope[UsageEntryOut]:
+        rows, total = await QuotaEntryRepository(session=clinic_db).get_many_and_count(
+            LimitOffset(limit, offset),
+            OrderBy("created_at", "desc"),
+            QuotaEntry.tenant_id == clinic.id,
+        )
+        items = [
+            UsageEntryOut(
+                appointment_id=e.appointment_id,
+                kind=e.kind,
+                overage=e.overage,
+                created_at=e.created_at,
+            )
+            for e in rows
+        ]
+        return page(items, total=total, limit=limit, offset=offset)

@@ -1,0 +1,104 @@
+"""Plans for super-admins (versioned when in use), the public plan list, and a clinic's own
+subscription and usage."""
+
+from __future__ import annotations
+
+import uuid
+
+from click.testing import CliRunner
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from polyclinic.cli import main
+from polyclinic.config import Settings
+from tests.billing.test_quota import consume
+from tests.conftest import Client
+from tests.identity.conftest import ClinicApi, add_user
+
+PLAN = {
+    "code": "pilot",
+    "name": "Pilot",
+    "priceMinor": 2900,
+    "currency": "EUR",
+    "interval": "month",
+    "overagePolicy": "block",
+    "trialDays": 7,
+    "appointmentsIncluded": 40,
+    "features": {"videoVisits": True},
+    "maxStaff": 3,
+}
+
+
+async def test_plans_are_versioned_once_in_use(
+    client: Client, admin_token: str, engine: AsyncEngine, two_clinics: tuple
+) -> None:  # type: ignore[type-arg]
+    code = f"pilot-{uuid.uuid4().hex[:6]}"
+    created = await client.platform(
+        "POST", "/platform/v1/plans", admin_token, json={**PLAN, "code": code}
+    )
+    assert created.status_code == 201, created.text
+    plan = created.json()["data"]
+    assert plan["features"] == {"videoVisits": True, "sms": False, "whatsapp": False}
+    assert (
+        await client.platform(
+            "POST", "/platform/v1/plans", admin_token, json={**PLAN, "code": code}
+        )
+    ).status_code == 409
+
+    unused = await client.platform(
+        "PATCH", f"/platform/v1/plans/{plan['id']}", admin_token, json={"name": "Pilot+"}
+    )
+    assert unused.json()["data"]["version"] == 1 and unused.json()["data"]["name"] == "Pilot+"
+
+    from tests.billing.test_quota import set_subscription
+
+    await set_subscription(engine, two_clinics[0], plan_id=uuid.UUID(plan["id"]))
+    changed = await client.platform(
+        "PATCH", f"/platform/v1/plans/{plan['id']}", admin_token, json={"priceMinor": 3900}
+    )
+    successor = changed.json()["data"]
+    assert (
+        successor["version"] == 2
+        and successor["priceMinor"] == 3900
+        and successor["id"] != plan["id"]
+    )
+    old = await client.platform("GET", f"/platform/v1/plans/{plan['id']}", admin_token)
+    assert old.json()["data"]["priceMinor"] == 2900 and old.json()["data"]["status"] == "archived"
+
+    public = await client.platform("GET", "/platform/v1/plans")
+    offered = {(p["code"], p["version"]) for p in public.json()["data"]}
+    assert (code, 2) in offered and (code, 1) not in offered and ("starter", 1) in offered
+    bad = await client.platform(
+        "POST", "/platform/v1/plans", admin_token, json={**PLAN, "code": "x", "currency": "euro"}
+    )
+    assert bad.status_code == 422
+    assert (await client.platform("POST", "/platform/v1/plans", None, json=PLAN)).status_code == 401
+
+
+async def test_a_clinic_sees_its_subscription_and_usage(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    await add_user(engine, clinic_a.tenant, "books@example.com", "billing")
+    await add_user(engine, clinic_a.tenant, "doc-billing@example.com", "doctor")
+    token = (await clinic_a.login("books@example.com"))["accessToken"]
+    appointment = uuid.uuid4()
+    await consume(engine, clinic_a.tenant, appointment)
+
+    subscription = await clinic_a.call("GET", "/billing/subscription", token)
+    usage = await clinic_a.call("GET", "/billing/usage", token)
+    doctor = (await clinic_a.login("doc-billing@example.com"))["accessToken"]
+
+    data = subscription.json()["data"]
+    assert data["status"] == "trialing" and data["plan"]["code"] == "starter"
+    assert data["quota"] == {"included": 150, "used": 1, "remaining": 149, "overage": 0}
+    assert usage.json()["data"][0]["appointmentId"] == str(appointment)
+    assert (await clinic_a.call("GET", "/billing/subscription", doctor)).status_code == 403
+
+
+def test_seed_plans_command(settings: Settings, database_url: str) -> None:
+    env = {
+        "DATABASE_URL": database_url,
+        "BASE_DOMAIN": settings.base_domain,
+        "JWT_SIGNING_KEY": settings.jwt_signing_key,
+    }
+    result = CliRunner().invoke(main, ["billing", "seed-plans"], env=env)
+    assert result.exit_code == 0 and "all default plans exist" in result.output
