@@ -22,6 +22,7 @@ from polyclinic.billing.controllers import (
     ClinicBillingController,
     PlansController,
 )
+from polyclinic.billing.signup import SignupController
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.config import Settings, get_settings
@@ -86,14 +87,16 @@ def clinic_api() -> Router:
 
 
 def auth_rate_limit(settings: Settings) -> RateLimitConfig:
-    """Requests to /api/v1/auth/* per minute, per clinic host and client address."""
+    """Requests to /api/v1/auth/* (per clinic and client address) and to the public signup
+    (per client address), per minute."""
 
     def identifier(request: Request) -> str:
         tenant = request.scope["state"].get("tenant")
         return f"{tenant.id if tenant else '-'}|{client_ip(request)}"
 
     def is_auth_route(request: Request) -> bool:
-        return request.url.path.startswith("/api/v1/auth/")
+        path = request.url.path
+        return path.startswith("/api/v1/auth/") or path == "/platform/v1/signup"
 
     return RateLimitConfig(
         rate_limit=("minute", settings.auth_rate_limit_per_minute),
@@ -139,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ClinicsController,
             ClinicDomainsController,
             PlansController,
+            SignupController,
             clinic_api(),
         ],
         dependencies=DEPENDENCIES,

@@ -30,7 +30,7 @@ from polyclinic.db.session import platform_session, quote_ident
 from polyclinic.errors import Conflict, DomainError, FieldError, NotFound
 from polyclinic.identity.invitations import invitation_message, new_invitation
 from polyclinic.identity.mail import MailQueue
-from polyclinic.identity.models import Invitation
+from polyclinic.identity.models import Invitation, User
 from polyclinic.identity.roles import Role
 from polyclinic.tenancy.archive import dump_schema
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
@@ -62,6 +62,8 @@ class NewClinic:
     timezone: str
     admin_email: str
     plan_code: str | None = None
+    # Self-service signup sets the admin's password at once; otherwise the admin is invited.
+    admin_password_hash: str | None = None
 
 
 def clinic_setup_sql(schema: str, role: str, ddl: str) -> str:
@@ -115,7 +117,9 @@ class Provisioner:
                         await self._register(connection, tenant)
                 except IntegrityError:
                     raise _SubdomainTaken from None
-                invitation_token = await self._build_schema(connection, tenant, head, ddl, plan)
+                invitation_token = await self._build_schema(
+                    connection, tenant, head, ddl, plan, clinic.admin_password_hash
+                )
         except _SubdomainTaken:
             return await self._resume_failed(clinic)
         except Exception as exc:
@@ -157,8 +161,14 @@ class Provisioner:
         )
 
     async def _build_schema(
-        self, connection: AsyncConnection, tenant: Tenant, head: str, ddl: str, plan: Plan | None
-    ) -> str:
+        self,
+        connection: AsyncConnection,
+        tenant: Tenant,
+        head: str,
+        ddl: str,
+        plan: Plan | None,
+        admin_password_hash: str | None = None,
+    ) -> str | None:
         """Role, schema, grants, tables at head, profile, the first admin's invitation, then
         `active`: all or nothing. Returns the invitation token, to be mailed after commit."""
         now = utcnow()
@@ -178,12 +188,8 @@ class Provisioner:
                 updated_at=now,
             )
         )
-        invitation, invitation_token = new_invitation(tenant.admin_email, Role.CLINIC_ADMIN, None)
-        invitation.id, invitation.created_at, invitation.updated_at = uuid.uuid4(), now, now
-        await translated.execute(
-            insert(Invitation).values(
-                {c.key: getattr(invitation, c.key) for c in Invitation.__table__.columns}
-            )
+        invitation_token = await self._first_admin(
+            translated, tenant.admin_email, admin_password_hash
         )
         if plan is not None:
             await start_trial(connection, tenant.id, plan)
@@ -208,9 +214,39 @@ class Provisioner:
         tenant.updated_at = now
         return invitation_token
 
-    def _send_admin_invitation(self, tenant: Tenant, token: str) -> None:
+    @staticmethod
+    async def _first_admin(
+        translated: AsyncConnection, email: str, password_hash: str | None
+    ) -> str | None:
+        """The admin's account when the password is known, else their invitation's token."""
+        now = utcnow()
+        if password_hash is not None:
+            await translated.execute(
+                insert(User).values(
+                    id=uuid.uuid4(),
+                    email=email,
+                    password_hash=password_hash,
+                    first_name="Clinic",
+                    last_name="Admin",
+                    role=Role.CLINIC_ADMIN,
+                    is_active=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return None
+        invitation, token = new_invitation(email, Role.CLINIC_ADMIN, None)
+        invitation.id, invitation.created_at, invitation.updated_at = uuid.uuid4(), now, now
+        await translated.execute(
+            insert(Invitation).values(
+                {c.key: getattr(invitation, c.key) for c in Invitation.__table__.columns}
+            )
+        )
+        return token
+
+    def _send_admin_invitation(self, tenant: Tenant, token: str | None) -> None:
         info = tenant_info(tenant)
-        if self.mail is not None and info is not None:
+        if self.mail is not None and info is not None and token is not None:
             self.mail.enqueue(
                 invitation_message(info, tenant.admin_email, Role.CLINIC_ADMIN, token)
             )

@@ -9,10 +9,12 @@ from polyclinic.web.envelope import ErrorEnvelope
 _DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "No valid access token",
+    402: "The clinic's plan or subscription does not allow this; the message says what to change",
     403: "Not allowed, or the clinic is suspended",
     404: "No such record, or no clinic at this address",
     409: "Conflicts with the current state (taken, already done)",
     422: "Invalid fields; `errors` names each one",
+    429: "Too many requests or failed attempts; the message says when to try again",
     500: "Internal error; the message carries the request id",
     503: "Not available yet; try again",
 }
