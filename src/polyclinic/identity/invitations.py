@@ -9,10 +9,11 @@ import uuid
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.billing.features import check_limit
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 from polyclinic.identity import events
@@ -22,7 +23,7 @@ from polyclinic.identity.mail import MailMessage, MailQueue
 from polyclinic.identity.models import Invitation, User
 from polyclinic.identity.opaque import hash_token, new_token
 from polyclinic.identity.passwords import hash_password
-from polyclinic.identity.roles import STAFF_ROLES
+from polyclinic.identity.roles import STAFF_ROLES, Role
 from polyclinic.tenancy.context import TenantInfo
 
 INVITATION_LIFETIME = datetime.timedelta(days=7)
@@ -77,6 +78,7 @@ class Invitations:
                 [FieldError("email", "already has an account")],
             )
         await self._revoke_pending(email)
+        await check_limit(self.db, self.tenant.id, "max_staff", await self._staff_count(), "staff")
         invitation, token = new_invitation(email, role, actor)
         self.db.add(invitation)
         await self.db.flush()
@@ -174,6 +176,20 @@ class Invitations:
         if invitation.accepted_at is not None or invitation.revoked_at is not None:
             raise Conflict("This invitation was already accepted or revoked")
         return invitation
+
+    async def _staff_count(self) -> int:
+        """Active staff plus invitations still open: each may become a seat."""
+        staff = await self.db.scalar(
+            select(func.count()).where(User.role != Role.PATIENT, User.is_active.is_(True))
+        )
+        pending = await self.db.scalar(
+            select(func.count()).where(
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            )
+        )
+        return int(staff or 0) + int(pending or 0)
 
     async def _revoke_pending(self, email: str) -> None:
         await self.db.execute(

@@ -1,0 +1,60 @@
+"""What a clinic's plan allows: features (a guard) and limits (checked where things are made)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.billing.models import Plan, Subscription
+from polyclinic.billing.quota import PaymentRequired
+from polyclinic.db.session import clinic_session
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.state import runtime_of
+
+FEATURE_NAMES = {"videoVisits": "video visits", "sms": "text messages", "whatsapp": "WhatsApp"}
+
+
+async def clinic_plan(session: AsyncSession, tenant_id: uuid.UUID) -> Plan | None:
+    return (
+        await session.execute(
+            select(Plan)
+            .join(Subscription, Subscription.plan_id == Plan.id)
+            .where(Subscription.tenant_id == tenant_id)
+        )
+    ).scalar_one_or_none()
+
+
+def requires_feature(feature: str) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
+    """A guard: the route answers only for clinics whose plan includes `feature`."""
+
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        runtime = runtime_of(connection.app.state)
+        tenant: TenantInfo = connection.scope["state"]["tenant"]  # type: ignore[typeddict-item]
+        async with clinic_session(runtime.engine, tenant) as session:
+            plan = await clinic_plan(session, tenant.id)
+        if plan is None or not plan.features.get(feature):
+            name = plan.name if plan else "current"
+            raise PaymentRequired(
+                f"The {name} plan does not include {FEATURE_NAMES.get(feature, feature)}; "
+                "a clinic admin can change plan in billing"
+            )
+
+    return guard
+
+
+async def check_limit(
+    session: AsyncSession, tenant_id: uuid.UUID, limit: str, in_use: int, noun: str
+) -> None:
+    """Refuse one more `noun` when the plan's `limit` (e.g. max_staff) is reached."""
+    plan = await clinic_plan(session, tenant_id)
+    allowed = getattr(plan, limit) if plan is not None else None
+    if allowed is not None and in_use >= allowed:
+        raise PaymentRequired(
+            f"The {plan.name} plan allows {allowed} {noun}; "  # type: ignore[union-attr]
+            "a clinic admin can move to a larger plan"
+        )

@@ -1,0 +1,60 @@
+"""Plan features and limits, enforced where they apply, with a message naming the plan."""
+
+from __future__ import annotations
+
+from litestar import Litestar, get
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from polyclinic.billing.features import requires_feature
+from polyclinic.billing.models import OveragePolicy
+from tests.billing.test_quota import put_on_plan
+from tests.identity.conftest import ClinicApi, add_user
+
+
+async def test_staff_invitations_stop_at_the_plans_seat_limit(
+    clinic_a: ClinicApi, engine: AsyncEngine, mailer: object
+) -> None:
+    # The starter plan allows 5 staff; the first admin's invitation is still open.
+    await add_user(engine, clinic_a.tenant, "owner@seats.example", "clinic_admin")
+    admin = (await clinic_a.login("owner@seats.example"))["accessToken"]
+    statuses = []
+    for n in range(4):
+        response = await clinic_a.call(
+            "POST",
+            "/invitations",
+            admin,
+            json={"email": f"staff{n}@seats.example", "role": "nurse"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [201, 201, 201, 402]
+    assert "Starter plan allows 5 staff" in response.json()["message"]
+
+
+async def test_requires_feature_guards_a_route(
+    app: Litestar, clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    @get(
+        "/api/v1/video-check",
+        guards=[requires_feature("videoVisits")],
+        opt={"permission": ("clinic", "read")},
+    )
+    async def video_check() -> dict[str, str]:
+        return {"video": "on"}
+
+    app.register(video_check)
+    refused = await clinic_a.call("GET", "/video-check")
+    assert refused.status_code == 402
+    assert "does not include video visits" in refused.json()["message"]
+
+    plan = await put_on_plan(engine, clinic_a.tenant, included=10, policy=OveragePolicy.BLOCK)
+    from sqlalchemy import update
+
+    from polyclinic.billing.models import Plan
+    from polyclinic.db.session import platform_session
+
+    async with platform_session(engine) as session:
+        await session.execute(
+            update(Plan).where(Plan.id == plan.id).values(features={"videoVisits": True})
+        )
+        await session.commit()
+    assert (await clinic_a.call("GET", "/video-check")).status_code == 200
