@@ -22,6 +22,7 @@ from polyclinic.billing.controllers import (
     ClinicBillingController,
     PlansController,
 )
+from polyclinic.billing.metrics import MetricsController
 from polyclinic.billing.signup import SignupController
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ClinicDomainsController,
             PlansController,
             SignupController,
+            MetricsController,
             clinic_api(),
         ],
         dependencies=DEPENDENCIES,

@@ -102,3 +102,24 @@ def test_seed_plans_command(settings: Settings, database_url: str) -> None:
     }
     result = CliRunner().invoke(main, ["billing", "seed-plans"], env=env)
     assert result.exit_code == 0 and "all default plans exist" in result.output
+
+
+async def test_platform_metrics(
+    client: Client, admin_token: str, engine: AsyncEngine, two_clinics: tuple
+) -> None:  # type: ignore[type-arg]
+    from tests.billing.test_quota import set_subscription
+
+    a, _ = two_clinics
+    await set_subscription(engine, a, status="active")
+    await consume(engine, a, uuid.uuid4())
+
+    response = await client.platform("GET", "/platform/v1/metrics", admin_token)
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["clinicsByStatus"]["active"] >= 2
+    assert {"plan": "starter", "status": "active"}.items() <= next(
+        s for s in data["subscriptions"] if s["plan"] == "starter" and s["status"] == "active"
+    ).items()
+    assert data["monthlyRecurringRevenueMinor"]["EUR"] >= 4900
+    assert data["quotaThisPeriod"]["used"] >= 1
+    assert (await client.platform("GET", "/platform/v1/metrics")).status_code == 401
