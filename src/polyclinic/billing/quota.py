@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,13 @@ from polyclinic.db.base import utcnow
 from polyclinic.errors import DomainError
 
 CAN_BOOK = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
+_COUNTERS = (
+    QuotaPeriod.included,
+    QuotaPeriod.used,
+    QuotaPeriod.overage,
+    QuotaPeriod.notified_80_at,
+    QuotaPeriod.notified_100_at,
+)
 THRESHOLDS = (80, 100)
 
 
@@ -63,7 +71,7 @@ class QuotaEngine:
         if await self._entry(appointment_id, "consume") is not None:
             return await self._usage(period.id)  # counted before: nothing changes
         overage = False
-        within = (
+        counted = (
             await self.db.execute(
                 update(QuotaPeriod)
                 .where(
@@ -74,10 +82,10 @@ class QuotaEngine:
                     ),
                 )
                 .values(used=QuotaPeriod.used + 1)
-                .returning(QuotaPeriod.used)
+                .returning(*_COUNTERS)
             )
         ).first()
-        if within is None:
+        if counted is None:
             if plan.overage_policy == OveragePolicy.BLOCK:
                 raise PaymentRequired(
                     f"This clinic has used all {period.included} appointments its "
@@ -85,7 +93,7 @@ class QuotaEngine:
                     "a clinic admin can move to a larger plan to book more"
                 )
             overage = True
-            await self._count(period.id, +1, overage=True)
+            counted = await self._count(period.id, +1, overage=True)
         entry = await self.db.scalar(
             insert(QuotaEntry)
             .values(
@@ -102,11 +110,10 @@ class QuotaEngine:
         )
         if entry is None:
             # The same appointment was counted by a concurrent call: take ours back.
-            await self._count(period.id, -1, overage=overage)
-            return await self._usage(period.id)
-        crossed = await self._mark_thresholds(period.id)
-        usage = await self._usage(period.id)
-        return Usage(usage.included, usage.used, usage.overage, crossed)
+            counted = await self._count(period.id, -1, overage=overage)
+            return Usage(counted.included, counted.used, counted.overage)
+        crossed = await self._mark_thresholds(period.id, counted)
+        return Usage(counted.included, counted.used, counted.overage, crossed)
 
     async def release(self, appointment_id: uuid.UUID) -> bool:
         """Give a consumed appointment back, once; False when there was nothing to give."""
@@ -143,15 +150,18 @@ class QuotaEngine:
             )
         ).scalar_one_or_none()
 
-    async def _count(self, period_id: uuid.UUID, delta: int, *, overage: bool) -> None:
-        await self.db.execute(
-            update(QuotaPeriod)
-            .where(QuotaPeriod.id == period_id)
-            .values(
-                used=QuotaPeriod.used + delta,
-                overage=QuotaPeriod.overage + (delta if overage else 0),
+    async def _count(self, period_id: uuid.UUID, delta: int, *, overage: bool) -> Row[Any]:
+        return (
+            await self.db.execute(
+                update(QuotaPeriod)
+                .where(QuotaPeriod.id == period_id)
+                .values(
+                    used=QuotaPeriod.used + delta,
+                    overage=QuotaPeriod.overage + (delta if overage else 0),
+                )
+                .returning(*_COUNTERS)
             )
-        )
+        ).one()
 
     async def usage(self) -> Usage | None:
         """This period's figures, or None when the clinic has no subscription."""
@@ -196,6 +206,13 @@ class QuotaEngine:
 
     async def _current_period(self, subscription: Subscription, plan: Plan) -> QuotaPeriod:
         """The period row for the subscription's current period; a new period starts fresh."""
+        which = select(QuotaPeriod).where(
+            QuotaPeriod.tenant_id == self.tenant_id,
+            QuotaPeriod.period_start == subscription.current_period_start,
+        )
+        period = (await self.db.execute(which)).scalar_one_or_none()
+        if period is not None:
+            return period
         await self.db.execute(
             insert(QuotaPeriod)
             .values(
@@ -210,14 +227,7 @@ class QuotaEngine:
             )
             .on_conflict_do_nothing(constraint="uq_quota_periods_tenant_start")
         )
-        return (
-            await self.db.execute(
-                select(QuotaPeriod).where(
-                    QuotaPeriod.tenant_id == self.tenant_id,
-                    QuotaPeriod.period_start == subscription.current_period_start,
-                )
-            )
-        ).scalar_one()
+        return (await self.db.execute(which)).scalar_one()
 
     async def _usage(self, period_id: uuid.UUID) -> Usage:
         row = (
@@ -229,25 +239,22 @@ class QuotaEngine:
         ).one()
         return Usage(row.included, row.used, row.overage)
 
-    async def _mark_thresholds(self, period_id: uuid.UUID) -> tuple[int, ...]:
-        """Each threshold fires once per period: the UPDATE succeeds for one caller only."""
+    async def _mark_thresholds(self, period_id: uuid.UUID, counted: Row[Any]) -> tuple[int, ...]:
+        """Each threshold fires once per period: only when the count just reached it is the
+        mark attempted, and the conditional UPDATE lets one caller have it."""
+        if not counted.included:
+            return ()
+        share = (counted.used - counted.overage) * 100
         crossed = []
-        for percent, column in (
-            (80, QuotaPeriod.notified_80_at),
-            (100, QuotaPeriod.notified_100_at),
+        for percent, column, done in (
+            (80, QuotaPeriod.notified_80_at, counted.notified_80_at),
+            (100, QuotaPeriod.notified_100_at, counted.notified_100_at),
         ):
+            if done is not None or share < counted.included * percent:
+                continue
             hit = await self.db.scalar(
                 update(QuotaPeriod)
-                .where(
-                    QuotaPeriod.id == period_id,
-                    column.is_(None),
-                    QuotaPeriod.included.is_not(None),
-                    QuotaPeriod.included > 0,
-                    and_(
-                        (QuotaPeriod.used - QuotaPeriod.overage) * 100
-                        >= QuotaPeriod.included * percent
-                    ),
-                )
+                .where(QuotaPeriod.id == period_id, column.is_(None))
                 .values({column.key: utcnow()})
                 .returning(QuotaPeriod.id)
             )
