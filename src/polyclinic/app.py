@@ -20,6 +20,7 @@ import polyclinic.billing.models
 import polyclinic.identity.models  # noqa: F401  (clinic tables)
 from polyclinic.billing.controllers import (
     ClinicBillingController,
+    ClinicPlanChangeController,
     PlansController,
 )
 from polyclinic.billing.metrics import MetricsController
@@ -83,6 +84,7 @@ def clinic_api() -> Router:
             StaffController,
             PatientsController,
             ClinicBillingController,
+            ClinicPlanChangeController,
         ],
     )
 

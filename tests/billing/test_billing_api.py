@@ -123,3 +123,29 @@ async def test_platform_metrics(
     assert data["monthlyRecurringRevenueMinor"]["EUR"] >= 4900
     assert data["quotaThisPeriod"]["used"] >= 1
     assert (await client.platform("GET", "/platform/v1/metrics")).status_code == 401
+
+
+async def test_upgrades_apply_at_once_and_downgrades_at_period_end(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    await add_user(engine, clinic_a.tenant, "owner@plans.example", "clinic_admin")
+    token = (await clinic_a.login("owner@plans.example"))["accessToken"]
+    await consume(engine, clinic_a.tenant, uuid.uuid4())
+
+    up = await clinic_a.call("POST", "/billing/change-plan", token, json={"planCode": "growth"})
+    assert up.status_code == 200, up.text
+    assert up.json()["data"]["effective"] == "now"
+    now_on = (await clinic_a.call("GET", "/billing/subscription", token)).json()["data"]
+    assert now_on["plan"]["code"] == "growth"
+    assert now_on["quota"] == {"included": 1000, "used": 1, "remaining": 999, "overage": 0}
+
+    down = await clinic_a.call("POST", "/billing/change-plan", token, json={"planCode": "starter"})
+    assert down.json()["data"]["effective"] == "period_end"
+    assert down.json()["data"]["effectiveAt"] == now_on["currentPeriodEnd"]
+    still = (await clinic_a.call("GET", "/billing/subscription", token)).json()["data"]
+    assert still["plan"]["code"] == "growth"
+
+    same = await clinic_a.call("POST", "/billing/change-plan", token, json={"planCode": "growth"})
+    unknown = await clinic_a.call("POST", "/billing/change-plan", token, json={"planCode": "gold"})
+    assert same.status_code == 409
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "planCode"

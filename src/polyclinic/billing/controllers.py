@@ -3,9 +3,11 @@ subscription and usage for its admins and billing staff."""
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Annotated
 
+import msgspec
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from litestar import Controller, get, patch, post
@@ -15,6 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.billing.changes import PlanChanges
 from polyclinic.billing.models import Plan, QuotaEntry, Subscription
 from polyclinic.billing.plans import Plans
 from polyclinic.billing.quota import QuotaEngine
@@ -28,6 +31,7 @@ from polyclinic.billing.schemas import (
     plan_out,
     plan_values,
 )
+from polyclinic.db.session import platform_session
 from polyclinic.errors import NotFound
 from polyclinic.platform.guards import require_super_admin
 from polyclinic.tenancy.context import TenantInfo
@@ -184,3 +188,43 @@ class ClinicBillingController(Controller):
             for e in rows
         ]
         return page(items, total=total, limit=limit, offset=offset)
+
+
+class ChangePlanRequest(msgspec.Struct, rename="camel"):
+    plan_code: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class PlanChangeOut(msgspec.Struct, rename="camel"):
+    plan: PlanOut
+    effective: str
+    effective_at: datetime.datetime | None
+
+
+class ClinicPlanChangeController(Controller):
+    path = "/billing/change-plan"
+    tags = ["clinic: billing"]
+
+    @post(
+        "/",
+        status_code=HTTP_200_OK,
+        summary="Change plan: upgrades apply at once, downgrades at the end of the period",
+        opt={"permission": ("billing", "manage")},
+        responses=error_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def change_plan(
+        self,
+        data: JSONBody[ChangePlanRequest],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
+    ) -> Envelope[PlanChangeOut]:
+        async with platform_session(runtime.engine) as session:
+            subscription, plan, now = await PlanChanges(session, clinic.id).change(data.plan_code)
+        if now:
+            change = PlanChangeOut(plan=plan_out(plan), effective="now", effective_at=None)
+            return ok(change, f"Now on the {plan.name} plan")
+        change = PlanChangeOut(
+            plan=plan_out(plan),
+            effective="period_end",
+            effective_at=subscription.current_period_end,
+        )
+        return ok(change, f"The {plan.name} plan starts when the current period ends")

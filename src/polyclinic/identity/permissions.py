@@ -32,6 +32,7 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("invitations", "manage"): frozenset({A}),
     ("auth_events", "read"): frozenset({A}),
     ("billing", "read"): frozenset({A, Role.BILLING}),
+    ("billing", "manage"): frozenset({A, Role.BILLING}),
     ("patients", "list"): STAFF,
     ("patients", "read"): ALL_ROLES,
 }
