@@ -30,6 +30,7 @@ ADMIN_EMAIL = "root@platform.test"
 ADMIN_PASSWORD = "a-long-test-password"
 # Redis keys of one test run never meet another run's (lockout counters, rate limits).
 RUN_NAMESPACE = f"polyclinic-test-{uuid.uuid4().hex[:8]}"
+STRIPE_TEST_SECRET = "whsec_test_" + "s" * 32
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,7 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "DB_POOL_SIZE": "5",
         "AUTH_RATE_LIMIT_PER_MINUTE": "100000",
         "REDIS_NAMESPACE": RUN_NAMESPACE,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_TEST_SECRET,
         **overrides,
     }
     return load_settings(environ)

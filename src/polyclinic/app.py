@@ -25,6 +25,7 @@ from polyclinic.billing.controllers import (
 )
 from polyclinic.billing.metrics import MetricsController
 from polyclinic.billing.signup import SignupController
+from polyclinic.billing.webhooks import StripeWebhookController
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.config import Settings, get_settings
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlansController,
             SignupController,
             MetricsController,
+            StripeWebhookController,
             clinic_api(),
         ],
         dependencies=DEPENDENCIES,

@@ -268,6 +268,24 @@ def seed_plans() -> None:
     click.echo(f"created plans: {', '.join(created)}" if created else "all default plans exist")
 
 
+@billing.command("apply-stripe-events")
+def apply_stripe_events() -> None:
+    """Apply stored Stripe events that were not applied yet (after an outage, say)."""
+    applied = asyncio.run(_apply_stripe_events(_settings()))
+    click.echo(f"applied {applied} Stripe event(s)")
+
+
+async def _apply_stripe_events(settings: Settings) -> int:
+    from polyclinic.billing.stripe_events import apply_pending
+    from polyclinic.db.engine import create_app_engine
+
+    engine = create_app_engine(settings, pool_size=1)
+    try:
+        return await apply_pending(engine)
+    finally:
+        await engine.dispose()
+
+
 async def _seed_plans(settings: Settings) -> list[str]:
     from polyclinic.billing.plans import seed_default_plans
     from polyclinic.db.engine import create_app_engine

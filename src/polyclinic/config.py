@@ -44,6 +44,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mfa_required_for_admins: bool = False
     mfa_required_for_super_admins: bool = False
     past_due_grace_days: Annotated[int, msgspec.Meta(ge=0)] = 7
+    stripe_webhook_secret: str | None = None
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 1000

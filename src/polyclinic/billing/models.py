@@ -14,6 +14,7 @@ from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Enum,
@@ -115,6 +116,24 @@ class Subscription(UUIDKey, Timestamps, SharedBase):
     past_due_since: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # `created` of the newest Stripe event applied: older ones arriving late change nothing.
+    stripe_state_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class StripeEvent(SharedBase):
+    """Each verified webhook event, stored once by its id, applied once."""
+
+    __tablename__ = "stripe_events"
+    __table_args__ = {"schema": BILLING_SCHEMA}
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    created: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime.datetime] = mapped_column(
+        DateTimeUTC(timezone=True), default=utcnow
+    )
+    applied_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class QuotaPeriod(UUIDKey, SharedBase):

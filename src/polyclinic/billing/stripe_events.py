@@ -1,0 +1,184 @@
+"""Stripe webhooks: verified with the stripe SDK, stored once by event id, then applied.
+
+Applying is idempotent (an event is applied once) and order-independent: each subscription
+remembers the `created` time of the newest Stripe event applied to it, and an older event
+arriving late changes nothing. So the same events in any order, any number of times, leave
+the subscription in the same state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import uuid
+from typing import Any
+
+import stripe
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from polyclinic.billing.models import Plan, StripeEvent, Subscription, SubscriptionStatus
+from polyclinic.db.base import utcnow
+from polyclinic.db.session import platform_session
+from polyclinic.errors import DomainError
+
+logger = logging.getLogger("polyclinic.billing")
+
+HANDLED = {
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
+}
+STATUSES = {
+    "trialing": SubscriptionStatus.TRIALING,
+    "active": SubscriptionStatus.ACTIVE,
+    "past_due": SubscriptionStatus.PAST_DUE,
+    "unpaid": SubscriptionStatus.UNPAID,
+    "canceled": SubscriptionStatus.CANCELED,
+    "paused": SubscriptionStatus.PAUSED,
+    "incomplete": SubscriptionStatus.PAST_DUE,
+    "incomplete_expired": SubscriptionStatus.CANCELED,
+}
+
+
+class BadWebhook(DomainError):
+    status_code = 400
+
+
+def verified_event(payload: bytes, signature: str | None, secret: str | None) -> dict[str, Any]:
+    """The event, if Stripe signed this exact body with our endpoint's secret."""
+    if not secret:
+        raise BadWebhook("Stripe webhooks are not configured here")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, secret)
+    except (ValueError, stripe.SignatureVerificationError):
+        raise BadWebhook("The Stripe signature does not match this body") from None
+    return event.to_dict()
+
+
+async def store(session: AsyncSession, event: dict[str, Any]) -> bool:
+    """Keep the event once; False when it was already received."""
+    stored = await session.scalar(
+        insert(StripeEvent)
+        .values(
+            id=event["id"],
+            type=event["type"],
+            created=int(event["created"]),
+            payload=event,
+            received_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(StripeEvent.id)
+    )
+    await session.commit()
+    return stored is not None
+
+
+async def apply_pending(engine: AsyncEngine, event_id: str | None = None) -> int:
+    """Apply stored events not applied yet (one, or all); returns how many were applied."""
+    applied = 0
+    async with platform_session(engine) as session:
+        query = select(StripeEvent.id).where(StripeEvent.applied_at.is_(None))
+        if event_id is not None:
+            query = query.where(StripeEvent.id == event_id)
+        for pending in (await session.execute(query.order_by(StripeEvent.created))).scalars():
+            if await _apply_one(session, pending):
+                applied += 1
+    return applied
+
+
+async def _apply_one(session: AsyncSession, event_id: str) -> bool:
+    event = await session.get(StripeEvent, event_id, with_for_update=True)
+    if event is None or event.applied_at is not None:
+        await session.rollback()
+        return False
+    if event.type in HANDLED:
+        await _apply(session, event.type, event.created, event.payload["data"]["object"])
+    event.applied_at = utcnow()
+    await session.commit()
+    return True
+
+
+async def _apply(session: AsyncSession, kind: str, created: int, obj: dict[str, Any]) -> None:
+    if kind == "checkout.session.completed":
+        await _link_checkout(session, obj)
+        return
+    is_subscription = kind.startswith("customer.subscription")
+    stripe_subscription = obj["id"] if is_subscription else obj.get("subscription")
+    subscription = await _subscription(session, stripe_subscription, obj)
+    if subscription is None:
+        logger.warning("stripe %s for an unknown subscription %s", kind, stripe_subscription)
+        return
+    if subscription.stripe_state_at is not None and created < subscription.stripe_state_at:
+        return  # a newer state was applied already
+    subscription.stripe_state_at = created
+    if kind.startswith("customer.subscription"):
+        await _apply_subscription(session, subscription, kind, obj, created)
+    elif kind == "invoice.paid":
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.past_due_since = None
+    elif kind == "invoice.payment_failed":
+        subscription.status = SubscriptionStatus.PAST_DUE
+        subscription.past_due_since = subscription.past_due_since or _at(created)
+
+
+async def _apply_subscription(
+    session: AsyncSession, subscription: Subscription, kind: str, obj: dict[str, Any], created: int
+) -> None:
+    subscription.stripe_subscription_id = obj["id"]
+    subscription.stripe_customer_id = obj.get("customer") or subscription.stripe_customer_id
+    status = "canceled" if kind.endswith(".deleted") else obj.get("status", "active")
+    subscription.status = STATUSES.get(status, SubscriptionStatus.PAST_DUE)
+    if subscription.status != SubscriptionStatus.PAST_DUE:
+        subscription.past_due_since = None
+    elif subscription.past_due_since is None:
+        subscription.past_due_since = _at(created)
+    subscription.cancel_at_period_end = bool(obj.get("cancel_at_period_end"))
+    item = (obj.get("items", {}).get("data") or [{}])[0]
+    start = obj.get("current_period_start") or item.get("current_period_start")
+    end = obj.get("current_period_end") or item.get("current_period_end")
+    if start and end:
+        subscription.current_period_start, subscription.current_period_end = _at(start), _at(end)
+    price = (item.get("price") or {}).get("id")
+    if price:
+        plan = await session.scalar(
+            select(Plan).where(Plan.stripe_price_id == price).order_by(Plan.version.desc()).limit(1)
+        )
+        if plan is not None:
+            subscription.plan_id = plan.id
+
+
+async def _link_checkout(session: AsyncSession, obj: dict[str, Any]) -> None:
+    """Checkout tells which clinic (client_reference_id) got which customer and subscription."""
+    try:
+        tenant_id = uuid.UUID(str(obj.get("client_reference_id")))
+    except ValueError:
+        return
+    subscription = await session.scalar(
+        select(Subscription).where(Subscription.tenant_id == tenant_id).with_for_update()
+    )
+    if subscription is not None:
+        subscription.stripe_customer_id = obj.get("customer") or subscription.stripe_customer_id
+        subscription.stripe_subscription_id = (
+            obj.get("subscription") or subscription.stripe_subscription_id
+        )
+
+
+async def _subscription(
+    session: AsyncSession, stripe_subscription: str | None, obj: dict[str, Any]
+) -> Subscription | None:
+    tenant = (obj.get("metadata") or {}).get("tenant_id")
+    conditions = [Subscription.stripe_subscription_id == stripe_subscription]
+    if tenant:
+        with contextlib.suppress(ValueError):
+            conditions.append(Subscription.tenant_id == uuid.UUID(tenant))
+    return await session.scalar(select(Subscription).where(or_(*conditions)).with_for_update())
+
+
+def _at(epoch: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
