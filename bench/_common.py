@@ -13,11 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import polyclinic.app  # noqa: E402, F401  (every clinic model, for the table count)
+from polyclinic.billing.models import Plan  # noqa: E402
+from polyclinic.billing.plans import DEFAULT_PLANS  # noqa: E402
 from polyclinic.config import Settings, load_settings  # noqa: E402
 from polyclinic.db.base import tenant_metadata  # noqa: E402
 from polyclinic.db.engine import create_sync_engine  # noqa: E402
@@ -40,6 +43,9 @@ def bench_database(**overrides: str) -> Iterator[Settings]:
         )
         engine = create_sync_engine(settings, pool_size=1)
         upgrade_shared(engine)
+        with Session(engine) as session:  # the default plans: each clinic starts a trial
+            session.add_all(Plan(version=1, status="active", **values) for values in DEFAULT_PLANS)
+            session.commit()
         engine.dispose()
         yield settings
 

@@ -20,7 +20,6 @@ from _common import bench_database, machine, server_version
 from sqlalchemy import text, update
 
 from polyclinic.billing.models import Plan, Subscription
-from polyclinic.billing.plans import seed_default_plans
 from polyclinic.billing.quota import QuotaEngine
 from polyclinic.db.engine import create_app_engine
 from polyclinic.db.session import clinic_transaction, platform_session
@@ -34,7 +33,6 @@ async def run(args: argparse.Namespace) -> None:
     with bench_database(DB_POOL_SIZE=str(args.concurrency), DB_MAX_OVERFLOW="0") as settings:
         engine = create_app_engine(settings)
         async with platform_session(engine) as session:
-            await seed_default_plans(session)
             # Unlimited appointments, so every consume counts instead of being refused.
             await session.execute(
                 update(Plan).where(Plan.code == "network").values(is_default=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.models import Plan, PlanStatus, QuotaPeriod, Subscription
-from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
+from polyclinic.billing.models import Plan, QuotaPeriod, Subscription
+from polyclinic.billing.plans import newest_active, unknown_plan
+from polyclinic.billing.subscriptions import subscription_and_plan
+from polyclinic.errors import Conflict, NotFound
 
 
 def is_upgrade(current: Plan, new: Plan) -> bool:
@@ -31,28 +33,15 @@ class PlanChanges:
         """(subscription, the plan asked for, whether it applies now)."""
         row = (
             await self.db.execute(
-                select(Subscription, Plan)
-                .join(Plan, Plan.id == Subscription.plan_id)
-                .where(Subscription.tenant_id == self.tenant_id)
-                .with_for_update(of=Subscription)
+                subscription_and_plan(self.tenant_id).with_for_update(of=Subscription)
             )
         ).first()
         if row is None:
             raise NotFound("This clinic has no subscription yet")
         subscription, current = row
-        new = (
-            await self.db.execute(
-                select(Plan)
-                .where(Plan.code == plan_code, Plan.status == PlanStatus.ACTIVE)
-                .order_by(Plan.version.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        new = (await self.db.execute(newest_active(plan_code))).scalar_one_or_none()
         if new is None:
-            raise InvalidInput(
-                f"No active plan has the code {plan_code!r}",
-                [FieldError("planCode", "is not a plan")],
-            )
+            raise unknown_plan(plan_code)
         if new.id == current.id:
             raise Conflict(f"The clinic is already on the {new.name} plan")
         now = is_upgrade(current, new)

@@ -12,13 +12,12 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.changes import PlanChanges
-from polyclinic.billing.models import Plan, QuotaEntry, Subscription
+from polyclinic.billing.models import QuotaEntry
 from polyclinic.billing.plans import Plans
 from polyclinic.billing.quota import QuotaEngine
 from polyclinic.billing.schemas import (
@@ -37,6 +36,7 @@ from polyclinic.platform.guards import require_super_admin
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE, error_responses
+from polyclinic.web.paging import Limit, Offset
 from polyclinic.web.state import Runtime
 
 READ_BILLING = {"permission": ("billing", "read")}
@@ -129,20 +129,12 @@ class ClinicBillingController(Controller):
         clinic: NamedDependency[TenantInfo],
         runtime: NamedDependency[Runtime],
     ) -> Envelope[SubscriptionOut]:
-        row = (
-            await clinic_db.execute(
-                select(Subscription, Plan)
-                .join(Plan, Plan.id == Subscription.plan_id)
-                .where(Subscription.tenant_id == clinic.id)
-            )
-        ).first()
+        engine = QuotaEngine(clinic_db, clinic.id, runtime.settings.past_due_grace_days)
+        row = await engine.subscription()
         if row is None:
             raise NotFound("This clinic has no subscription yet")
         subscription, plan = row
-        usage = await QuotaEngine(
-            clinic_db, clinic.id, runtime.settings.past_due_grace_days
-        ).usage()
-        assert usage is not None
+        usage = await engine.usage(subscription, plan)
         await clinic_db.commit()  # the period row may just have been opened
         return ok(
             SubscriptionOut(
@@ -170,8 +162,8 @@ class ClinicBillingController(Controller):
         self,
         clinic_db: NamedDependency[AsyncSession],
         clinic: NamedDependency[TenantInfo],
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> PagedEnvelope[UsageEntryOut]:
         rows, total = await QuotaEntryRepository(session=clinic_db).get_many_and_count(
             LimitOffset(limit, offset),

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.models import Plan, Subscription
+from polyclinic.billing.models import Plan
 from polyclinic.billing.quota import PaymentRequired
+from polyclinic.billing.subscriptions import subscription_and_plan
 from polyclinic.db.session import clinic_session
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.state import runtime_of
@@ -20,13 +20,8 @@ FEATURE_NAMES = {"videoVisits": "video visits", "sms": "text messages", "whatsap
 
 
 async def clinic_plan(session: AsyncSession, tenant_id: uuid.UUID) -> Plan | None:
-    return (
-        await session.execute(
-            select(Plan)
-            .join(Subscription, Subscription.plan_id == Plan.id)
-            .where(Subscription.tenant_id == tenant_id)
-        )
-    ).scalar_one_or_none()
+    row = (await session.execute(subscription_and_plan(tenant_id))).first()
+    return row[1] if row is not None else None
 
 
 def requires_feature(feature: str) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:

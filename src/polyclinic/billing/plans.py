@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from polyclinic.billing.models import Interval, OveragePolicy, Plan, PlanStatus, Subscription
@@ -165,13 +165,22 @@ async def seed_default_plans(session: AsyncSession) -> list[str]:
     return created
 
 
-async def plan_for_signup(connection: AsyncConnection, code: str | None) -> Plan | None:
-    """The active plan with this code, or the default plan; None when none is set up."""
+def newest_active(code: str | None) -> Select[tuple[Plan]]:
+    """The newest active version of the plan with this code, or of the default plan."""
     query = select(Plan).where(Plan.status == PlanStatus.ACTIVE)
     query = query.where(Plan.code == code) if code else query.where(Plan.is_default)
-    row = (await connection.execute(query.order_by(Plan.version.desc()).limit(1))).first()
+    return query.order_by(Plan.version.desc()).limit(1)
+
+
+def unknown_plan(code: str) -> InvalidInput:
+    return InvalidInput(
+        f"No active plan has the code {code!r}", [FieldError("planCode", "is not a plan")]
+    )
+
+
+async def plan_for_signup(connection: AsyncConnection, code: str | None) -> Plan | None:
+    """The plan a new clinic starts on; None when no default plan is set up."""
+    row = (await connection.execute(newest_active(code))).first()
     if row is None and code:
-        raise InvalidInput(
-            f"No active plan has the code {code!r}", [FieldError("planCode", "is not a plan")]
-        )
+        raise unknown_plan(code)
     return Plan(**row._mapping) if row is not None else None

@@ -26,6 +26,7 @@ from polyclinic.billing.models import (
     Subscription,
     SubscriptionStatus,
 )
+from polyclinic.billing.subscriptions import subscription_and_plan
 from polyclinic.db.base import utcnow
 from polyclinic.errors import DomainError
 
@@ -37,7 +38,6 @@ _COUNTERS = (
     QuotaPeriod.notified_80_at,
     QuotaPeriod.notified_100_at,
 )
-THRESHOLDS = (80, 100)
 
 
 class PaymentRequired(DomainError):
@@ -163,28 +163,17 @@ class QuotaEngine:
             )
         ).one()
 
-    async def usage(self) -> Usage | None:
-        """This period's figures, or None when the clinic has no subscription."""
-        row = (
-            await self.db.execute(
-                select(Subscription, Plan)
-                .join(Plan, Plan.id == Subscription.plan_id)
-                .where(Subscription.tenant_id == self.tenant_id)
-            )
-        ).first()
-        if row is None:
-            return None
-        period = await self._current_period(*row)
+    async def subscription(self) -> tuple[Subscription, Plan] | None:
+        row = (await self.db.execute(subscription_and_plan(self.tenant_id))).first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def usage(self, subscription: Subscription, plan: Plan) -> Usage:
+        """This period's figures (the period opens on first use)."""
+        period = await self._current_period(subscription, plan)
         return await self._usage(period.id)
 
     async def _bookable_subscription(self) -> tuple[Subscription, Plan]:
-        row = (
-            await self.db.execute(
-                select(Subscription, Plan)
-                .join(Plan, Plan.id == Subscription.plan_id)
-                .where(Subscription.tenant_id == self.tenant_id)
-            )
-        ).first()
+        row = await self.subscription()
         if row is None:
             raise PaymentRequired(
                 "This clinic has no subscription; a clinic admin can choose a plan"

@@ -6,11 +6,20 @@ import datetime
 import uuid
 from calendar import monthrange
 
-from sqlalchemy import insert
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from polyclinic.billing.models import Interval, Plan, Subscription, SubscriptionStatus
 from polyclinic.db.base import utcnow
+
+
+def subscription_and_plan(tenant_id: uuid.UUID) -> Select[tuple[Subscription, Plan]]:
+    """A clinic's subscription with its current plan."""
+    return (
+        select(Subscription, Plan)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(Subscription.tenant_id == tenant_id)
+    )
 
 
 def period_after(start: datetime.datetime, interval: Interval) -> datetime.datetime:

@@ -8,7 +8,6 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from polyclinic.config import to_sqlalchemy_url
@@ -28,10 +27,6 @@ def alembic_config(script_location: Path, connection: Connection | None = None) 
     config.set_main_option("script_location", str(script_location))
     config.attributes["connection"] = connection
     return config
-
-
-def shared_head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config(SHARED_MIGRATIONS)).get_current_head()
 
 
 def upgrade_shared(engine: Engine, revision: str = "head") -> None:

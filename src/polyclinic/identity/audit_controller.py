@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.identity.models import AuthEvent
 from polyclinic.identity.schemas import AuthEventOut
 from polyclinic.web.envelope import PagedEnvelope, page
 from polyclinic.web.openapi import error_responses
+from polyclinic.web.paging import Limit, Offset
 
 
 class AuthEventRepository(SQLAlchemyAsyncRepository[AuthEvent]):
@@ -35,8 +34,8 @@ class AuthEventsController(Controller):
         self,
         clinic_db: NamedDependency[AsyncSession],
         event: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> PagedEnvelope[AuthEventOut]:
         filters: list = [LimitOffset(limit, offset), OrderBy("occurred_at", "desc")]
         if event:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +20,7 @@ from polyclinic.identity.schemas import UserOut, user_out
 from polyclinic.identity.staff import UserRepository
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import error_responses
+from polyclinic.web.paging import Limit, Offset
 
 READ = ("patients", "read")
 
@@ -39,8 +39,8 @@ class PatientsController(Controller):
         self,
         clinic_db: NamedDependency[AsyncSession],
         q: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> PagedEnvelope[UserOut]:
         filters: list = [
             LimitOffset(limit, offset),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from polyclinic.identity.events import Caller
@@ -24,11 +23,10 @@ from polyclinic.identity.schemas import (
 from polyclinic.identity.staff import Staff
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import error_responses
+from polyclinic.web.paging import Limit, Offset
 
 ADMIN_READ = error_responses(400, 401, 403)
 ADMIN_WRITE = error_responses(400, 401, 403, 404, 409, 422)
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
-Offset = Annotated[int, QueryParameter(ge=0)]
 MANAGE_STAFF = {"permission": ("staff", "manage")}
 
 

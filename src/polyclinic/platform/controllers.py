@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,9 +38,9 @@ from polyclinic.tenancy.services import ClinicRegistry
 from polyclinic.web.caller import client_ip
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE
+from polyclinic.web.paging import Limit, Offset
 from polyclinic.web.state import Runtime
 
-MAX_PAGE = 100
 ENROLMENT = {"mfa_enrolment": True}
 
 
@@ -182,8 +181,8 @@ class ClinicsController(Controller):
         self,
         registry: NamedDependency[ClinicRegistry],
         status: FromQuery[TenantStatus | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> PagedEnvelope[ClinicOut]:
         tenants, total = await registry.list(status=status, limit=limit, offset=offset)
         return page([clinic_out(t) for t in tenants], total=total, limit=limit, offset=offset)
