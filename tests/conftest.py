@@ -22,6 +22,7 @@ from polyclinic.db.migrations import upgrade_shared
 from polyclinic.db.scratch import scratch_database
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+from tests.stripe_stand_in import StandInServer, StripeStandIn
 
 BASE_DOMAIN = "clinics.test"
 PLATFORM_HOST = f"admin.{BASE_DOMAIN}"
@@ -57,8 +58,30 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    settings = make_settings(database_url)
+def stripe_server() -> Iterator[StandInServer]:
+    from polyclinic.billing.plans import DEFAULT_PLANS
+
+    stand_in = StripeStandIn(known_prices={p["stripe_price_id"] for p in DEFAULT_PLANS})
+    with StandInServer(stand_in) as server:
+        yield server
+
+
+@pytest.fixture
+def stripe(stripe_server: StandInServer) -> StripeStandIn:
+    """The Stripe stand-in the app's settings point at (state persists across tests;
+    each test works with its own clinics' customers and subscriptions)."""
+    stripe_server.stand_in.requests.clear()
+    stripe_server.stand_in.refuse_next = None
+    return stripe_server.stand_in
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, stripe_server: StandInServer) -> Settings:
+    settings = make_settings(
+        database_url,
+        STRIPE_API_KEY=stripe_server.stand_in.api_key,
+        STRIPE_API_BASE=stripe_server.base,
+    )
     engine = create_sync_engine(settings, pool_size=1)
     upgrade_shared(engine)
     engine.dispose()

@@ -20,7 +20,7 @@ import polyclinic.billing.models
 import polyclinic.identity.models  # noqa: F401  (clinic tables)
 from polyclinic.billing.controllers import (
     ClinicBillingController,
-    ClinicPlanChangeController,
+    ClinicSubscriptionController,
     PlansController,
 )
 from polyclinic.billing.metrics import MetricsController
@@ -53,6 +53,7 @@ from polyclinic.web.health import HealthController
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
 from polyclinic.web.state import Runtime
 from polyclinic.worker.broker import InProcessWorkers, create_broker
+from polyclinic.worker.scheduler import Scheduler
 
 __all__ = ["create_app"]
 
@@ -85,7 +86,7 @@ def clinic_api() -> Router:
             StaffController,
             PatientsController,
             ClinicBillingController,
-            ClinicPlanChangeController,
+            ClinicSubscriptionController,
         ],
     )
 
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings.log_level)
     runtime = build_runtime(settings)
 
-    listener: list[asyncio.Task[None]] = []
+    listener: list[asyncio.Task[None]] = []  # the cache listener and in-process scheduler
     workers: list[InProcessWorkers] = []
 
     async def start_runtime() -> None:
@@ -123,9 +124,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.redis_url or settings.in_process_workers:
             broker = create_broker(settings)
             dramatiq.set_broker(broker)
+            runtime.broker = broker
             if settings.in_process_workers:
                 workers.append(InProcessWorkers(broker))
                 workers[0].start()
+                scheduler = Scheduler(broker, runtime.redis, settings.redis_namespace)
+                listener.append(asyncio.create_task(scheduler.run()))
 
     async def close_runtime() -> None:
         for task in listener:

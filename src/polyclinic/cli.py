@@ -97,6 +97,30 @@ def worker(processes: int, threads: int) -> None:
     os.execv(sys.executable, command)
 
 
+@main.command()
+def scheduler() -> None:
+    """Send periodic jobs (billing housekeeping) to the workers."""
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("REDIS_URL is required for background jobs")
+    asyncio.run(_run_scheduler(settings))
+
+
+async def _run_scheduler(settings: Settings) -> None:
+    from redis.asyncio import Redis
+
+    from polyclinic.worker.broker import create_broker
+    from polyclinic.worker.scheduler import Scheduler
+
+    broker = create_broker(settings)
+    redis = Redis.from_url(settings.redis_url or "")
+    click.echo("scheduler running; Ctrl-C stops it")
+    try:
+        await Scheduler(broker, redis, settings.redis_namespace).run()
+    finally:
+        await redis.aclose()
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -268,22 +292,28 @@ def seed_plans() -> None:
     click.echo(f"created plans: {', '.join(created)}" if created else "all default plans exist")
 
 
-@billing.command("apply-stripe-events")
-def apply_stripe_events() -> None:
-    """Apply stored Stripe events that were not applied yet (after an outage, say)."""
-    applied = asyncio.run(_apply_stripe_events(_settings()))
-    click.echo(f"applied {applied} Stripe event(s)")
+@billing.command("housekeeping")
+def billing_housekeeping() -> None:
+    """Once, now: apply stored Stripe events left unapplied, close ended periods, suspend
+    clinics lapsed too long and reactivate those in good standing again."""
+    asyncio.run(_billing_housekeeping(_settings()))
+    click.echo("billing housekeeping done")
 
 
-async def _apply_stripe_events(settings: Settings) -> int:
-    from polyclinic.billing.stripe_events import apply_pending
+async def _billing_housekeeping(settings: Settings) -> None:
+    from redis.asyncio import Redis
+
+    from polyclinic.billing.jobs import housekeeping
     from polyclinic.db.engine import create_app_engine
 
     engine = create_app_engine(settings, pool_size=1)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     try:
-        return await apply_pending(engine)
+        await housekeeping(engine, redis, settings)
     finally:
         await engine.dispose()
+        if redis is not None:
+            await redis.aclose()
 
 
 async def _seed_plans(settings: Settings) -> list[str]:

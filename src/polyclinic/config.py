@@ -45,6 +45,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mfa_required_for_super_admins: bool = False
     past_due_grace_days: Annotated[int, msgspec.Meta(ge=0)] = 7
     stripe_webhook_secret: str | None = None
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None
+    billing_suspend_after_days: Annotated[int, msgspec.Meta(ge=0)] = 14
+    public_url_scheme: Annotated[str, msgspec.Meta(pattern="^https?$")] = "https"
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 1000
@@ -132,6 +136,10 @@ def _check(settings: Settings) -> None:
             raise SettingsError(
                 f"TRUSTED_PROXIES is malformed: {entry!r} is not an address or network"
             ) from None
+    if settings.stripe_api_base and not settings.stripe_api_base.startswith(
+        ("https://", "http://")
+    ):
+        raise SettingsError("STRIPE_API_BASE must be an http(s) address")
     if settings.redis_url and not settings.redis_url.startswith(
         ("redis://", "rediss://", "unix://")
     ):

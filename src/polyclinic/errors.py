@@ -42,3 +42,9 @@ class Forbidden(DomainError):
 
 class Unavailable(DomainError):
     status_code = 503
+
+
+class UpstreamFailed(DomainError):
+    """A provider (Stripe, a messaging service) refused or could not be reached."""
+
+    status_code = 502

@@ -3,8 +3,10 @@ subscription and usage for its admins and billing staff."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import msgspec
@@ -16,8 +18,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.changes import PlanChanges
-from polyclinic.billing.models import QuotaEntry
+from polyclinic.billing.changes import SubscriptionChanges
+from polyclinic.billing.models import QuotaEntry, Subscription
 from polyclinic.billing.plans import Plans
 from polyclinic.billing.quota import QuotaEngine
 from polyclinic.billing.schemas import (
@@ -30,6 +32,7 @@ from polyclinic.billing.schemas import (
     plan_out,
     plan_values,
 )
+from polyclinic.billing.stripe_billing import stripe_billing
 from polyclinic.db.session import platform_session
 from polyclinic.errors import NotFound
 from polyclinic.platform.guards import require_super_admin
@@ -192,16 +195,33 @@ class PlanChangeOut(msgspec.Struct, rename="camel"):
     effective_at: datetime.datetime | None
 
 
-class ClinicPlanChangeController(Controller):
-    path = "/billing/change-plan"
+class PaymentPageOut(msgspec.Struct, rename="camel"):
+    kind: str  # "checkout" to start paying, "portal" to manage a paid subscription
+    url: str
+
+
+class CancellationOut(msgspec.Struct, rename="camel"):
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: datetime.datetime
+
+
+MANAGE_BILLING = {"permission": ("billing", "manage")}
+MANAGE_RESPONSES = error_responses(400, 401, 403, 404, 409, 422, 502, 503)
+
+
+class ClinicSubscriptionController(Controller):
+    """What a clinic admin (or billing staff) changes about the clinic's subscription."""
+
+    path = "/billing"
     tags = ["clinic: billing"]
+    opt = MANAGE_BILLING
 
     @post(
-        "/",
+        "/change-plan",
         status_code=HTTP_200_OK,
         summary="Change plan: upgrades apply at once, downgrades at the end of the period",
-        opt={"permission": ("billing", "manage")},
-        responses=error_responses(400, 401, 403, 404, 409, 422),
+        responses=MANAGE_RESPONSES,
     )
     async def change_plan(
         self,
@@ -209,8 +229,8 @@ class ClinicPlanChangeController(Controller):
         clinic: NamedDependency[TenantInfo],
         runtime: NamedDependency[Runtime],
     ) -> Envelope[PlanChangeOut]:
-        async with platform_session(runtime.engine) as session:
-            subscription, plan, now = await PlanChanges(session, clinic.id).change(data.plan_code)
+        async with changes_for(runtime, clinic) as changes:
+            subscription, plan, now = await changes.change_plan(data.plan_code)
         if now:
             change = PlanChangeOut(plan=plan_out(plan), effective="now", effective_at=None)
             return ok(change, f"Now on the {plan.name} plan")
@@ -220,3 +240,58 @@ class ClinicPlanChangeController(Controller):
             effective_at=subscription.current_period_end,
         )
         return ok(change, f"The {plan.name} plan starts when the current period ends")
+
+    @post(
+        "/portal",
+        status_code=HTTP_200_OK,
+        summary="A Stripe page to pay: Checkout to add a card, or the customer portal",
+        responses=MANAGE_RESPONSES,
+    )
+    async def payment_page(
+        self, clinic: NamedDependency[TenantInfo], runtime: NamedDependency[Runtime]
+    ) -> Envelope[PaymentPageOut]:
+        settings = runtime.settings
+        return_url = f"{settings.public_url_scheme}://{clinic.slug}.{settings.base_domain}/billing"
+        async with changes_for(runtime, clinic) as changes:
+            kind, url = await changes.payment_page(clinic, return_url)
+        return ok(PaymentPageOut(kind=kind, url=url))
+
+    @post(
+        "/cancel",
+        status_code=HTTP_200_OK,
+        summary="End the subscription when the current period ends",
+        responses=MANAGE_RESPONSES,
+    )
+    async def cancel(
+        self, clinic: NamedDependency[TenantInfo], runtime: NamedDependency[Runtime]
+    ) -> Envelope[CancellationOut]:
+        async with changes_for(runtime, clinic) as changes:
+            subscription = await changes.cancel_at_period_end(True)
+        return ok(cancellation_out(subscription), "The subscription ends with this period")
+
+    @post(
+        "/resume",
+        status_code=HTTP_200_OK,
+        summary="Keep the subscription after all (undo a cancellation before the period ends)",
+        responses=MANAGE_RESPONSES,
+    )
+    async def resume(
+        self, clinic: NamedDependency[TenantInfo], runtime: NamedDependency[Runtime]
+    ) -> Envelope[CancellationOut]:
+        async with changes_for(runtime, clinic) as changes:
+            subscription = await changes.cancel_at_period_end(False)
+        return ok(cancellation_out(subscription), "The subscription continues")
+
+
+def cancellation_out(subscription: Subscription) -> CancellationOut:
+    return CancellationOut(
+        status=str(subscription.status),
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        current_period_end=subscription.current_period_end,
+    )
+
+
+@contextlib.asynccontextmanager
+async def changes_for(runtime: Runtime, clinic: TenantInfo) -> AsyncIterator[SubscriptionChanges]:
+    async with platform_session(runtime.engine) as session:
+        yield SubscriptionChanges(session, clinic.id, stripe_billing(runtime.settings))

@@ -114,6 +114,8 @@ class Subscription(UUIDKey, Timestamps, SharedBase):
         ForeignKey(f"{BILLING_SCHEMA}.plans.id")
     )
     past_due_since: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Since when the subscription has been unpaid or canceled (the suspension clock).
+    lapsed_since: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     # `created` of the newest Stripe event applied: older ones arriving late change nothing.

@@ -11,9 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from polyclinic.billing.models import Interval, OveragePolicy, Plan, PlanStatus, Subscription
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 
+# The Stripe price ids are placeholders: an operator sets each plan's real price id (PATCH
+# makes a new version when the plan has subscribers).
 DEFAULT_PLANS: list[dict[str, Any]] = [
     {
         "code": "starter",
+        "stripe_price_id": "price_starter_monthly",
         "name": "Starter",
         "price_minor": 4900,
         "currency": "EUR",
@@ -29,6 +32,7 @@ DEFAULT_PLANS: list[dict[str, Any]] = [
     },
     {
         "code": "growth",
+        "stripe_price_id": "price_growth_monthly",
         "name": "Growth",
         "price_minor": 14900,
         "currency": "EUR",
@@ -44,6 +48,7 @@ DEFAULT_PLANS: list[dict[str, Any]] = [
     },
     {
         "code": "network",
+        "stripe_price_id": "price_network_yearly",
         "name": "Network",
         "price_minor": 149000,
         "currency": "EUR",

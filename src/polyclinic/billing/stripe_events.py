@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from polyclinic.billing.lifecycle import set_status
 from polyclinic.billing.models import Plan, StripeEvent, Subscription, SubscriptionStatus
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session
@@ -120,11 +121,9 @@ async def _apply(session: AsyncSession, kind: str, created: int, obj: dict[str, 
     if kind.startswith("customer.subscription"):
         await _apply_subscription(session, subscription, kind, obj, created)
     elif kind == "invoice.paid":
-        subscription.status = SubscriptionStatus.ACTIVE
-        subscription.past_due_since = None
+        set_status(subscription, SubscriptionStatus.ACTIVE, _at(created))
     elif kind == "invoice.payment_failed":
-        subscription.status = SubscriptionStatus.PAST_DUE
-        subscription.past_due_since = subscription.past_due_since or _at(created)
+        set_status(subscription, SubscriptionStatus.PAST_DUE, _at(created))
 
 
 async def _apply_subscription(
@@ -133,24 +132,39 @@ async def _apply_subscription(
     subscription.stripe_subscription_id = obj["id"]
     subscription.stripe_customer_id = obj.get("customer") or subscription.stripe_customer_id
     status = "canceled" if kind.endswith(".deleted") else obj.get("status", "active")
-    subscription.status = STATUSES.get(status, SubscriptionStatus.PAST_DUE)
-    if subscription.status != SubscriptionStatus.PAST_DUE:
-        subscription.past_due_since = None
-    elif subscription.past_due_since is None:
-        subscription.past_due_since = _at(created)
+    set_status(subscription, STATUSES.get(status, SubscriptionStatus.PAST_DUE), _at(created))
     subscription.cancel_at_period_end = bool(obj.get("cancel_at_period_end"))
     item = (obj.get("items", {}).get("data") or [{}])[0]
     start = obj.get("current_period_start") or item.get("current_period_start")
     end = obj.get("current_period_end") or item.get("current_period_end")
+    new_period = bool(start) and _at(start) > subscription.current_period_start
     if start and end:
         subscription.current_period_start, subscription.current_period_end = _at(start), _at(end)
     price = (item.get("price") or {}).get("id")
-    if price:
-        plan = await session.scalar(
-            select(Plan).where(Plan.stripe_price_id == price).order_by(Plan.version.desc()).limit(1)
+    plan = await _plan_for_price(session, price, subscription) if price else None
+    if plan is None:
+        return
+    if plan.id == subscription.pending_plan_id and not new_period:
+        return  # a downgrade Stripe bills from the renewal: the clinic keeps its plan till then
+    subscription.plan_id = plan.id
+    if new_period or plan.id == subscription.pending_plan_id:
+        subscription.pending_plan_id = None
+
+
+async def _plan_for_price(
+    session: AsyncSession, price: str, subscription: Subscription
+) -> Plan | None:
+    """The plan version behind a Stripe price: the clinic's current or pending version when
+    it carries that price, else the newest."""
+    plans = (
+        await session.scalars(
+            select(Plan).where(Plan.stripe_price_id == price).order_by(Plan.version.desc())
         )
-        if plan is not None:
-            subscription.plan_id = plan.id
+    ).all()
+    for plan in plans:
+        if plan.id in (subscription.plan_id, subscription.pending_plan_id):
+            return plan
+    return plans[0] if plans else None
 
 
 async def _link_checkout(session: AsyncSession, obj: dict[str, Any]) -> None:

@@ -8,10 +8,12 @@ from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.stripe_events import apply_pending, store, verified_event
+from polyclinic.billing.jobs import apply_event
+from polyclinic.billing.stripe_events import store, verified_event
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses
 from polyclinic.web.state import Runtime
+from polyclinic.worker.jobs import enqueue
 
 
 class StripeWebhookController(Controller):
@@ -21,7 +23,7 @@ class StripeWebhookController(Controller):
     @post(
         "/",
         status_code=HTTP_200_OK,
-        summary="Stripe events: verified, stored once by id, applied after the answer",
+        summary="Stripe events: verified, stored once by id, applied by a job",
         responses=error_responses(400),
     )
     async def receive(
@@ -36,5 +38,13 @@ class StripeWebhookController(Controller):
             runtime.settings.stripe_webhook_secret,
         )
         new = await store(platform_db, event)
-        work = BackgroundTask(apply_pending, runtime.engine, event["id"])
-        return Response(ok({"received": True, "new": new}, "Event received"), background=work)
+        answer = ok({"received": True, "new": new}, "Event received")
+        if runtime.broker is not None:
+            enqueue(runtime.broker, "apply_stripe_event", event["id"])
+            return Response(answer)
+        # No job broker in this process (no Redis, no in-process workers): apply after the
+        # answer; `billing housekeeping` applies whatever a crash left behind.
+        work = BackgroundTask(
+            apply_event, runtime.engine, runtime.redis, runtime.settings, event["id"]
+        )
+        return Response(answer, background=work)

@@ -57,6 +57,8 @@ def clinic_out(tenant: Tenant) -> ClinicOut:
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,
         deleted_at=tenant.deleted_at,
+        suspended_by=tenant.suspended_by,
+        suspension_reason=tenant.suspension_reason,
     )
 
 

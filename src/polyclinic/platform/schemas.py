@@ -50,6 +50,8 @@ class ClinicOut(msgspec.Struct, rename="camel"):
     created_at: datetime.datetime
     updated_at: datetime.datetime
     deleted_at: datetime.datetime | None
+    suspended_by: str | None = None
+    suspension_reason: str | None = None
 
 
 class DomainCreate(msgspec.Struct, rename="camel"):

@@ -16,6 +16,8 @@ class TenantInfo(msgspec.Struct, frozen=True):
     db_role: str
     status: str
     timezone: str
+    suspension_reason: str | None = None
+    suspended_by: str | None = None
 
 
 current_tenant: ContextVar[TenantInfo | None] = ContextVar("current_tenant", default=None)

@@ -12,11 +12,13 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from polyclinic.errors import Forbidden, NotFound, Unavailable
 from polyclinic.tenancy.context import TenantInfo, current_tenant
-from polyclinic.tenancy.models import TenantStatus
+from polyclinic.tenancy.models import SUSPENDED_BY_BILLING, TenantStatus
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies, normalize_host
 
 PLATFORM_PREFIXES = ("/platform/", "/webhooks/")
 CLINIC_PREFIX = "/api/"
+# A clinic suspended for not paying keeps these, so its admin can sign in and pay.
+OPEN_WHILE_UNPAID = ("/api/v1/auth/", "/api/v1/billing/")
 
 
 def request_host(scope: Scope, trusted: TrustedProxies) -> str:
@@ -58,7 +60,7 @@ class TenancyMiddleware(ASGIMiddleware):
         if host in self.platform_hosts:
             raise NotFound("The clinic API answers only on a clinic's own address")
         tenant = await self.resolver.resolve(host)
-        self._check(tenant)
+        self._check(tenant, path)
         assert tenant is not None
         scope["state"]["tenant"] = tenant  # type: ignore[typeddict-item]
         token = current_tenant.set(tenant)
@@ -68,12 +70,15 @@ class TenancyMiddleware(ASGIMiddleware):
             current_tenant.reset(token)
 
     @staticmethod
-    def _check(tenant: TenantInfo | None) -> None:
+    def _check(tenant: TenantInfo | None, path: str) -> None:
         if tenant is None or tenant.status in (TenantStatus.DELETED, TenantStatus.FAILED):
             raise NotFound("No clinic answers at this address")
         if tenant.status == TenantStatus.SUSPENDED:
+            if tenant.suspended_by == SUSPENDED_BY_BILLING and path.startswith(OPEN_WHILE_UNPAID):
+                return
             raise Forbidden(
-                "This clinic's account is suspended; its administrator can contact the platform"
+                tenant.suspension_reason
+                or "This clinic's account is suspended; its administrator can contact the platform"
             )
         if tenant.status == TenantStatus.PROVISIONING:
             raise Unavailable("This clinic is still being set up; try again in a moment")

@@ -15,6 +15,10 @@ from polyclinic.db.base import SharedBase, Timestamps, UUIDKey
 PLATFORM_SCHEMA = "platform"
 
 
+# `Tenant.suspended_by` when unpaid billing suspended the clinic (its admin can still pay).
+SUSPENDED_BY_BILLING = "billing"
+
+
 class TenantStatus(enum.StrEnum):
     PROVISIONING = "provisioning"
     ACTIVE = "active"
@@ -48,6 +52,9 @@ class Tenant(UUIDKey, Timestamps, SharedBase):
     last_error: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     purged_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Who suspended the clinic (`platform` or `billing`) and the reason its host answers with.
+    suspended_by: Mapped[str | None] = mapped_column(String(20))
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
 
     domains: Mapped[list[Domain]] = relationship(back_populates="tenant", lazy="raise")
 

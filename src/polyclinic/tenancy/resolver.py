@@ -56,6 +56,20 @@ class TrustedProxies:
         return any(ip in network for network in self._networks)
 
 
+def invalidation_channel(namespace: str) -> str:
+    return f"{namespace}:tenancy:invalidate"
+
+
+async def broadcast_invalidation(redis: Redis | None, namespace: str) -> None:
+    """Tell every process's resolver that clinics changed (from a job, say)."""
+    if redis is None:
+        return
+    try:
+        await redis.publish(invalidation_channel(namespace), b"*")
+    except Exception:
+        logger.warning("could not broadcast a tenant cache invalidation; TTL applies")
+
+
 class TenantResolver:
     """Each process caches answers for `ttl_seconds`; a change made in any process clears
     every process's cache at once through Redis pub/sub (without Redis, the TTL bounds it)."""
@@ -67,7 +81,8 @@ class TenantResolver:
         redis: Redis | None = None,
         namespace: str = "polyclinic",
     ) -> None:
-        self._channel = f"{namespace}:tenancy:invalidate"
+        self._namespace = namespace
+        self._channel = invalidation_channel(namespace)
         self._engine = engine
         self._ttl = ttl_seconds
         self._redis = redis
@@ -91,11 +106,7 @@ class TenantResolver:
     async def invalidate(self) -> None:
         """Forget everything, here and in every other process (a clinic or domain changed)."""
         self._cache.clear()
-        if self._redis is not None:
-            try:
-                await self._redis.publish(self._channel, b"*")
-            except Exception:
-                logger.warning("could not broadcast a tenant cache invalidation; TTL applies")
+        await broadcast_invalidation(self._redis, self._namespace)
 
     async def listen(self, ready: asyncio.Event | None = None) -> None:
         """Clear this process's cache whenever another process announces a change."""
@@ -135,6 +146,8 @@ TENANT_INFO_QUERY = select(
     Tenant.db_role,
     Tenant.status,
     Tenant.timezone,
+    Tenant.suspension_reason,
+    Tenant.suspended_by,
 )
 
 
@@ -149,4 +162,6 @@ def tenant_info(row: Row[Any] | Tenant | None) -> TenantInfo | None:
         db_role=row.db_role,
         status=str(row.status),
         timezone=row.timezone,
+        suspension_reason=row.suspension_reason,
+        suspended_by=row.suspended_by,
     )

@@ -14,6 +14,10 @@ from polyclinic.errors import Conflict, NotFound
 from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.tenancy.resolver import TenantResolver
 
+PLATFORM_SUSPENSION = (
+    "This clinic's account is suspended; its administrator can contact the platform"
+)
+
 
 class TenantRepository(SQLAlchemyAsyncRepository[Tenant]):
     model_type = Tenant
@@ -41,10 +45,22 @@ class ClinicRegistry:
         return tenant
 
     async def suspend(self, tenant_id: uuid.UUID) -> Tenant:
-        return await self._move(tenant_id, {TenantStatus.ACTIVE}, TenantStatus.SUSPENDED)
+        return await self._move(
+            tenant_id,
+            {TenantStatus.ACTIVE},
+            TenantStatus.SUSPENDED,
+            suspended_by="platform",
+            suspension_reason=PLATFORM_SUSPENSION,
+        )
 
     async def reactivate(self, tenant_id: uuid.UUID) -> Tenant:
-        return await self._move(tenant_id, {TenantStatus.SUSPENDED}, TenantStatus.ACTIVE)
+        return await self._move(
+            tenant_id,
+            {TenantStatus.SUSPENDED},
+            TenantStatus.ACTIVE,
+            suspended_by=None,
+            suspension_reason=None,
+        )
 
     async def delete(self, tenant_id: uuid.UUID) -> Tenant:
         return await self._move(
@@ -54,10 +70,14 @@ class ClinicRegistry:
         )
 
     async def _move(
-        self, tenant_id: uuid.UUID, allowed_from: set[TenantStatus], target: TenantStatus
+        self,
+        tenant_id: uuid.UUID,
+        allowed_from: set[TenantStatus],
+        target: TenantStatus,
+        **also: object,
     ) -> Tenant:
         """One conditional UPDATE, so two concurrent changes cannot both apply."""
-        changes: dict[str, object] = {"status": target, "updated_at": utcnow()}
+        changes: dict[str, object] = {"status": target, "updated_at": utcnow(), **also}
         if target == TenantStatus.DELETED:
             changes["deleted_at"] = changes["updated_at"]
         moved = (

@@ -16,7 +16,8 @@ _DESCRIPTIONS = {
     422: "Invalid fields; `errors` names each one",
     429: "Too many requests or failed attempts; the message says when to try again",
     500: "Internal error; the message carries the request id",
-    503: "Not available yet; try again",
+    502: "A payment provider refused or could not be reached; nothing was changed",
+    503: "Not available yet, or not configured on this platform",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dramatiq import Broker
 from litestar.datastructures import State
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +24,8 @@ class Runtime:
     trusted_proxies: TrustedProxies
     mail: MailQueue
     redis: Redis | None = field(default=None)
+    # The job broker, once the app has started (None: jobs run as background tasks).
+    broker: Broker | None = field(default=None)
 
 
 def runtime_of(state: State) -> Runtime:

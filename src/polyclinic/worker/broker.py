@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dramatiq import Broker, Worker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware.asyncio import AsyncIO
 from sqlalchemy import Engine
 
 from polyclinic.config import Settings
@@ -21,6 +22,7 @@ from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import TENANT_INFO_QUERY, tenant_info
 from polyclinic.worker.context import TenantContext
+from polyclinic.worker.jobs import JobResources, declare_jobs
 
 
 def registry_lookup(engine: Engine) -> Callable[[uuid.UUID], TenantInfo | None]:
@@ -44,6 +46,10 @@ def create_broker(settings: Settings, *, namespace: str | None = None) -> Broker
         raise Unavailable("REDIS_URL is required for background jobs")
     engine = create_sync_engine(settings, pool_size=2)
     broker.add_middleware(TenantContext(registry_lookup(engine)))
+    # Before AsyncIO, so the resources close on the event loop before the loop stops.
+    broker.add_middleware(JobResources(settings))
+    broker.add_middleware(AsyncIO())
+    declare_jobs(broker)
     return broker
 
 

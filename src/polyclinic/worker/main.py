@@ -1,5 +1,5 @@
-"""Entry module for `polyclinic worker` (dramatiq imports it): sets the broker, then loads
-every domain's actors, which must be declared after the broker exists."""
+"""Entry module for `polyclinic worker` (dramatiq imports it): the broker, with every job
+declared on it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,3 @@ from polyclinic.worker.broker import create_broker
 
 broker = create_broker(get_settings())
 dramatiq.set_broker(broker)
-
-# Domain task modules register their actors on import; add each here as it appears.
-TASK_MODULES: tuple[str, ...] = ()
-for module in TASK_MODULES:
-    __import__(module)
