@@ -96,7 +96,9 @@ def life_of_a_subscription(tenant: Tenant) -> list[dict]:
         event(
             "customer.subscription.updated",
             START + MONTH + 501,
-            subscription_object(tenant, "active", 1, "price_growth_monthly", cancel_at_period_end=True),
+            subscription_object(
+                tenant, "active", 1, "price_growth_monthly", cancel_at_period_end=True
+            ),
         ),
     ]
 

@@ -46,6 +46,13 @@ STATUSES = {
     "incomplete_expired": SubscriptionStatus.CANCELED,
 }
 
+SETTLED_BY_PAYMENT = (
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.UNPAID,
+    SubscriptionStatus.PAUSED,
+)
+
 
 class BadWebhook(DomainError):
     status_code = 400
@@ -120,7 +127,8 @@ async def _apply(session: AsyncSession, kind: str, created: int, obj: dict[str, 
     subscription.stripe_state_at = created
     if kind.startswith("customer.subscription"):
         await _apply_subscription(session, subscription, kind, obj, created)
-    elif kind == "invoice.paid":
+    elif kind == "invoice.paid" and subscription.status in SETTLED_BY_PAYMENT:
+        # Trials get a paid zero invoice and stay trials; a canceled subscription stays so.
         set_status(subscription, SubscriptionStatus.ACTIVE, _at(created))
     elif kind == "invoice.payment_failed":
         set_status(subscription, SubscriptionStatus.PAST_DUE, _at(created))
