@@ -17,7 +17,8 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 import polyclinic.billing.models
-import polyclinic.identity.models  # noqa: F401  (clinic tables)
+import polyclinic.identity.models
+import polyclinic.scheduling.models  # noqa: F401  (clinic tables)
 from polyclinic.billing.controllers import (
     ClinicBillingController,
     ClinicSubscriptionController,

@@ -15,7 +15,7 @@ from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.provisioning import Provisioner
 from tests.conftest import create_clinic
 
-NEXT_REVISION = '''"""Short clinic names, and a phone number.
+NEXT_REVISION = '''"""Short clinic names, and a fax number.
 
 Revision ID: t9001
 Revises: {head}
@@ -31,8 +31,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("clinic_profile", sa.Column("phone", sa.String(40), nullable=True))
-    op.create_index("ix_clinic_profile_phone", "clinic_profile", ["phone"])
+    op.add_column("clinic_profile", sa.Column("fax", sa.String(40), nullable=True))
+    op.create_index("ix_clinic_profile_fax", "clinic_profile", ["fax"])
     op.create_check_constraint(
         "ck_clinic_profile_short_name", "clinic_profile", "length(name) <= 60"
     )
@@ -40,8 +40,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_constraint("ck_clinic_profile_short_name", "clinic_profile")
-    op.drop_index("ix_clinic_profile_phone", "clinic_profile")
-    op.drop_column("clinic_profile", "phone")
+    op.drop_index("ix_clinic_profile_fax", "clinic_profile")
+    op.drop_column("clinic_profile", "fax")
 '''
 
 
@@ -105,7 +105,7 @@ async def test_runner_goes_past_a_failing_clinic_and_resumes_after_the_fix(
                 await connection.execute(
                     text(
                         "SELECT table_schema FROM information_schema.columns "
-                        "WHERE table_name = 'clinic_profile' AND column_name = 'phone' "
+                        "WHERE table_name = 'clinic_profile' AND column_name = 'fax' "
                         "AND table_schema = ANY(:schemas)"
                     ),
                     {"schemas": [c.schema_name for c in everyone]},
