@@ -29,6 +29,7 @@ from polyclinic.billing.signup import SignupController
 from polyclinic.billing.webhooks import StripeWebhookController
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
+from polyclinic.clinic.onboarding import OnboardingController
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.audit_controller import AuthEventsController
@@ -44,6 +45,11 @@ from polyclinic.platform.controllers import (
     ClinicDomainsController,
     ClinicsController,
     PlatformAuthController,
+)
+from polyclinic.scheduling.controllers import (
+    BookingPolicyController,
+    PractitionersController,
+    ServicesController,
 )
 from polyclinic.tenancy.middleware import TenancyMiddleware
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
@@ -88,6 +94,10 @@ def clinic_api() -> Router:
             PatientsController,
             ClinicBillingController,
             ClinicSubscriptionController,
+            PractitionersController,
+            ServicesController,
+            BookingPolicyController,
+            OnboardingController,
         ],
     )
 

@@ -81,6 +81,9 @@ async def test_created_clinic_answers_on_its_subdomain_at_once(
         "name": "Riverside Clinic",
         "subdomain": subdomain,
         "timezone": "Europe/Berlin",
+        "phone": None,
+        "address": None,
+        "contactEmail": None,
     }
     fetched = await client.platform("GET", f"/platform/v1/clinics/{data['id']}", admin_token)
     assert fetched.json()["data"]["schemaVersion"] == render_tenant_ddl()[0]

@@ -1,16 +1,30 @@
-"""Public facts about the clinic whose address was called."""
+"""The clinic whose address was called: its public facts, and its contact details."""
 
 from __future__ import annotations
 
-from litestar import Controller, get
+import msgspec
+from litestar import Controller, get, patch
 from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.clinic.schemas import ClinicPublic
+from polyclinic.clinic.models import ClinicProfile
+from polyclinic.clinic.schemas import ClinicPublic, ProfileUpdate
 from polyclinic.clinic.services import ClinicProfiles
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok
-from polyclinic.web.openapi import CLINIC_PUBLIC
+from polyclinic.web.openapi import CLINIC_PUBLIC, error_responses
+
+
+def clinic_public(profile: ClinicProfile, clinic: TenantInfo) -> ClinicPublic:
+    return ClinicPublic(
+        name=profile.name,
+        subdomain=clinic.slug,
+        timezone=profile.timezone,
+        phone=profile.phone,
+        address=profile.address,
+        contact_email=profile.contact_email,
+    )
 
 
 class ClinicController(Controller):
@@ -26,5 +40,20 @@ class ClinicController(Controller):
     async def get_clinic(
         self, clinic: NamedDependency[TenantInfo], clinic_db: NamedDependency[AsyncSession]
     ) -> Envelope[ClinicPublic]:
-        profile = await ClinicProfiles(clinic_db).get()
-        return ok(ClinicPublic(name=profile.name, subdomain=clinic.slug, timezone=profile.timezone))
+        return ok(clinic_public(await ClinicProfiles(clinic_db).get(), clinic))
+
+    @patch(
+        "/",
+        summary="Set the clinic's phone, address and contact email",
+        responses=error_responses(400, 401, 403, 422),
+        opt={"permission": ("clinic", "manage")},
+    )
+    async def update_clinic(
+        self,
+        data: JSONBody[ProfileUpdate],
+        clinic: NamedDependency[TenantInfo],
+        clinic_db: NamedDependency[AsyncSession],
+    ) -> Envelope[ClinicPublic]:
+        values = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
+        profile = await ClinicProfiles(clinic_db).update(values)
+        return ok(clinic_public(profile, clinic), "Clinic details saved")

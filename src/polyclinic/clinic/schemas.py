@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -7,3 +9,14 @@ class ClinicPublic(msgspec.Struct, rename="camel"):
     name: str
     subdomain: str
     timezone: str
+    phone: str | None = None
+    address: str | None = None
+    contact_email: str | None = None
+
+
+class ProfileUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 ()./-]{5,40}$")] | None = None
+    address: Annotated[str, msgspec.Meta(min_length=3, max_length=500)] | None = None
+    contact_email: (
+        Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)] | None
+    ) = None

@@ -19,3 +19,10 @@ class ClinicProfiles:
         if profile is None:
             raise NotFound("This clinic has no profile yet")
         return profile
+
+    async def update(self, values: dict[str, object]) -> ClinicProfile:
+        profile = await self.get()
+        for name, value in values.items():
+            setattr(profile, name, value)
+        await self.session.commit()
+        return profile

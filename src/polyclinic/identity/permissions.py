@@ -19,6 +19,7 @@ STAFF = frozenset(role for role in Role if role != Role.PATIENT)
 
 MATRIX: dict[Permission, frozenset[str]] = {
     ("clinic", "read"): PUBLIC,
+    ("clinic", "manage"): frozenset({A}),
     ("account", "register"): PUBLIC,
     ("account", "login"): PUBLIC,
     ("account", "accept_invitation"): PUBLIC,
@@ -35,6 +36,15 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("billing", "manage"): frozenset({A, Role.BILLING}),
     ("patients", "list"): STAFF,
     ("patients", "read"): ALL_ROLES,
+    ("practitioners", "read"): ALL_ROLES,
+    ("practitioners", "manage"): frozenset({A}),
+    ("services", "read"): ALL_ROLES,
+    ("services", "manage"): frozenset({A}),
+    ("availability", "read"): STAFF,
+    ("availability", "manage"): frozenset({A}),
+    ("booking_policy", "read"): ALL_ROLES,
+    ("booking_policy", "manage"): frozenset({A}),
+    ("onboarding", "read"): frozenset({A}),
 }
 
 # Permissions that, for these roles, reach only the caller's own records.

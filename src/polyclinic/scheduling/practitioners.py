@@ -1,0 +1,91 @@
+"""Practitioners: staff with the doctor or nurse role, bookable once verified."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.billing.features import check_limit
+from polyclinic.clinic.models import ClinicProfile
+from polyclinic.db.base import utcnow
+from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
+from polyclinic.identity.models import User
+from polyclinic.identity.roles import Role
+from polyclinic.scheduling.models import Practitioner
+
+PRACTITIONER_ROLES = (Role.DOCTOR, Role.NURSE)
+
+
+class PractitionerRepository(SQLAlchemyAsyncRepository[Practitioner]):
+    model_type = Practitioner
+
+
+class Practitioners:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.db = session
+        self.tenant_id = tenant_id
+        self.repository = PractitionerRepository(session=session, auto_commit=False)
+
+    async def list(
+        self, *, verified_only: bool, limit: int, offset: int
+    ) -> tuple[list[Practitioner], int]:
+        filters: list[Any] = [LimitOffset(limit, offset), OrderBy("display_name", "asc")]
+        if verified_only:
+            filters += [Practitioner.verified_at.is_not(None), Practitioner.is_active.is_(True)]
+        rows, total = await self.repository.get_many_and_count(*filters)
+        return list(rows), total
+
+    async def get(self, practitioner_id: uuid.UUID) -> Practitioner:
+        practitioner = await self.repository.get_one_or_none(id=practitioner_id)
+        if practitioner is None:
+            raise NotFound("No practitioner with this id")
+        return practitioner
+
+    async def create(self, user_id: uuid.UUID, values: dict[str, Any]) -> Practitioner:
+        user = await self.db.get(User, user_id)
+        if user is None or not user.is_active or user.role not in PRACTITIONER_ROLES:
+            raise InvalidInput(
+                "A practitioner is an active staff member with the doctor or nurse role",
+                [FieldError("userId", "is not an active doctor or nurse")],
+            )
+        # One admin at a time counts against the plan's limit: the profile row is the lock.
+        await self.db.execute(select(ClinicProfile.id).with_for_update())
+        if await self.repository.exists(user_id=user_id):
+            raise Conflict("This staff member is already a practitioner")
+        in_use = await self.db.scalar(
+            select(func.count()).select_from(Practitioner).where(Practitioner.is_active)
+        )
+        await check_limit(
+            self.db, self.tenant_id, "max_practitioners", in_use or 0, "practitioners"
+        )
+        practitioner = Practitioner(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            display_name=values.get("display_name") or f"{user.first_name} {user.last_name}",
+            specialty=values["specialty"],
+            bio=values.get("bio") or "",
+            is_active=True,
+        )
+        self.db.add(practitioner)
+        await self.db.commit()
+        return practitioner
+
+    async def update(self, practitioner_id: uuid.UUID, values: dict[str, Any]) -> Practitioner:
+        practitioner = await self.get(practitioner_id)
+        for name, value in values.items():
+            setattr(practitioner, name, value)
+        await self.db.commit()
+        return practitioner
+
+    async def verify(self, practitioner_id: uuid.UUID) -> Practitioner:
+        practitioner = await self.get(practitioner_id)
+        if practitioner.verified_at is not None:
+            raise Conflict("This practitioner is already verified")
+        practitioner.verified_at = utcnow()
+        await self.db.commit()
+        return practitioner

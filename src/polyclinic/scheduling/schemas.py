@@ -1,0 +1,189 @@
+"""What the scheduling set-up API takes and gives (camelCase JSON)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from polyclinic.scheduling.models import (
+    AvailabilityException,
+    BookingPolicy,
+    Practitioner,
+    Service,
+    WeeklyHours,
+)
+
+ClockTime = Annotated[
+    str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"], description="HH:MM")
+]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Minutes = Annotated[int, msgspec.Meta(ge=0, le=120)]
+
+
+def clock(value: str) -> datetime.time:
+    return datetime.time.fromisoformat(value)
+
+
+class PractitionerCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    user_id: uuid.UUID
+    specialty: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    display_name: Name | None = None
+    bio: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+
+
+class PractitionerUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    specialty: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    display_name: Name | None = None
+    bio: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    is_active: bool | None = None
+
+
+class PractitionerOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    display_name: str
+    specialty: str
+    bio: str
+    verified: bool
+    is_active: bool
+
+
+def practitioner_out(p: Practitioner) -> PractitionerOut:
+    return PractitionerOut(
+        id=p.id,
+        user_id=p.user_id,
+        display_name=p.display_name,
+        specialty=p.specialty,
+        bio=p.bio,
+        verified=p.verified_at is not None,
+        is_active=p.is_active,
+    )
+
+
+class ServiceCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=480)]
+    price_minor: Annotated[int, msgspec.Meta(ge=0)]
+    currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+    mode: Literal["in_person", "video"] = "in_person"
+    buffer_before_minutes: Minutes = 0
+    buffer_after_minutes: Minutes = 0
+    practitioner_ids: list[uuid.UUID] = msgspec.field(default_factory=list)
+
+
+class ServiceUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] | None = None
+    duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=480)] | None = None
+    price_minor: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] | None = None
+    mode: Literal["in_person", "video"] | None = None
+    buffer_before_minutes: Minutes | None = None
+    buffer_after_minutes: Minutes | None = None
+    is_active: bool | None = None
+    practitioner_ids: list[uuid.UUID] | None = None
+
+
+class ServiceOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    name: str
+    duration_minutes: int
+    price_minor: int
+    currency: str
+    mode: str
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    is_active: bool
+    practitioner_ids: list[uuid.UUID]
+
+
+def service_out(service: Service, practitioner_ids: list[uuid.UUID]) -> ServiceOut:
+    return ServiceOut(
+        id=service.id,
+        name=service.name,
+        duration_minutes=service.duration_minutes,
+        price_minor=service.price_minor,
+        currency=service.currency,
+        mode=service.mode,
+        buffer_before_minutes=service.buffer_before_minutes,
+        buffer_after_minutes=service.buffer_after_minutes,
+        is_active=service.is_active,
+        practitioner_ids=sorted(practitioner_ids),
+    )
+
+
+class HoursInterval(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    weekday: Annotated[int, msgspec.Meta(ge=0, le=6, description="0 = Monday")]
+    starts: ClockTime
+    ends: ClockTime
+
+
+class WeeklyHoursIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    hours: Annotated[list[HoursInterval], msgspec.Meta(max_length=70)]
+
+
+def hours_out(rows: list[WeeklyHours]) -> list[HoursInterval]:
+    return [
+        HoursInterval(
+            weekday=h.weekday, starts=h.starts.strftime("%H:%M"), ends=h.ends.strftime("%H:%M")
+        )
+        for h in rows
+    ]
+
+
+class ExceptionCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    day: datetime.date
+    kind: Literal["off", "extra"]
+    starts: ClockTime | None = None
+    ends: ClockTime | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class ExceptionOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    day: datetime.date
+    kind: str
+    starts: str | None
+    ends: str | None
+    reason: str
+
+
+def exception_out(e: AvailabilityException) -> ExceptionOut:
+    return ExceptionOut(
+        id=e.id,
+        day=e.day,
+        kind=e.kind,
+        starts=e.starts.strftime("%H:%M") if e.starts else None,
+        ends=e.ends.strftime("%H:%M") if e.ends else None,
+        reason=e.reason,
+    )
+
+
+class PolicyUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    min_notice_minutes: Annotated[int, msgspec.Meta(ge=0, le=43200)] | None = None
+    horizon_days: Annotated[int, msgspec.Meta(ge=1, le=730)] | None = None
+    cancellation_notice_hours: Annotated[int, msgspec.Meta(ge=0, le=720)] | None = None
+    slot_granularity_minutes: Literal[5, 10, 15, 20, 30, 60] | None = None
+
+
+class PolicyOut(msgspec.Struct, rename="camel"):
+    min_notice_minutes: int
+    horizon_days: int
+    cancellation_notice_hours: int
+    slot_granularity_minutes: int
+
+
+def policy_out(p: BookingPolicy) -> PolicyOut:
+    return PolicyOut(
+        min_notice_minutes=p.min_notice_minutes,
+        horizon_days=p.horizon_days,
+        cancellation_notice_hours=p.cancellation_notice_hours,
+        slot_granularity_minutes=p.slot_granularity_minutes,
+    )
+
+
+def given(data: msgspec.Struct) -> dict[str, object]:
+    """The fields a PATCH-style body set (None means not given)."""
+    return {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
