@@ -349,3 +349,27 @@ async def test_the_onboarding_checklist_follows_what_the_clinic_set_up(
     assert answer.json()["data"]["completed"] == 5 and answer.json()["data"]["percent"] == 100
     public = await clinic_a.call("GET", "/clinic")
     assert public.json()["data"]["address"] == "1 River Street, Berlin"
+
+
+async def test_a_patch_changes_only_what_it_sends_and_null_clears_only_what_may_be_empty(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    token = await admin_of(clinic_a, engine)
+    await clinic_a.call(
+        "PATCH", "/clinic", token, json={"phone": "+49 30 1234567", "address": "1 River St"}
+    )
+    cleared = await clinic_a.call("PATCH", "/clinic", token, json={"phone": None})
+    assert cleared.json()["data"]["phone"] is None
+    assert cleared.json()["data"]["address"] == "1 River St"
+
+    created = await clinic_a.call(
+        "POST",
+        "/practitioners",
+        token,
+        json={"userId": str(await doctor(clinic_a, engine)), "specialty": "GP", "bio": "Hello"},
+    )
+    path = f"/practitioners/{created.json()['data']['id']}"
+    no_specialty = await clinic_a.call("PATCH", path, token, json={"specialty": None})
+    renamed = await clinic_a.call("PATCH", path, token, json={"displayName": "Dr Who"})
+    assert no_specialty.status_code == 422
+    assert (renamed.json()["data"]["specialty"], renamed.json()["data"]["bio"]) == ("GP", "Hello")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import msgspec
 
 from polyclinic.billing.models import Interval, OveragePolicy, Plan
+from polyclinic.web.patching import sent_fields
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -103,11 +104,7 @@ class UsageEntryOut(msgspec.Struct, rename="camel"):
 
 def plan_values(data: PlanCreate | PlanUpdate) -> dict[str, Any]:
     """The fields that were sent, as model values (features as their camelCase JSON)."""
-    values = {
-        field: getattr(data, field)
-        for field in data.__struct_fields__
-        if getattr(data, field) is not msgspec.UNSET
-    }
+    values = sent_fields(data)
     if isinstance(values.get("features"), PlanFeatures):
         values["features"] = msgspec.to_builtins(values["features"])
     return values

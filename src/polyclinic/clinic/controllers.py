@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, get, patch
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -14,6 +13,7 @@ from polyclinic.clinic.services import ClinicProfiles
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import CLINIC_PUBLIC, error_responses
+from polyclinic.web.patching import sent_fields
 
 
 def clinic_public(profile: ClinicProfile, clinic: TenantInfo) -> ClinicPublic:
@@ -54,6 +54,5 @@ class ClinicController(Controller):
         clinic: NamedDependency[TenantInfo],
         clinic_db: NamedDependency[AsyncSession],
     ) -> Envelope[ClinicPublic]:
-        values = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
-        profile = await ClinicProfiles(clinic_db).update(values)
+        profile = await ClinicProfiles(clinic_db).update(sent_fields(data))
         return ok(clinic_public(profile, clinic), "Clinic details saved")

@@ -15,8 +15,14 @@ class ClinicPublic(msgspec.Struct, rename="camel"):
 
 
 class ProfileUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    phone: Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 ()./-]{5,40}$")] | None = None
-    address: Annotated[str, msgspec.Meta(min_length=3, max_length=500)] | None = None
+    phone: (
+        Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 ()./-]{5,40}$")] | msgspec.UnsetType | None
+    ) = msgspec.UNSET
+    address: (
+        Annotated[str, msgspec.Meta(min_length=3, max_length=500)] | msgspec.UnsetType | None
+    ) = msgspec.UNSET
     contact_email: (
-        Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)] | None
-    ) = None
+        Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
+        | msgspec.UnsetType
+        | None
+    ) = msgspec.UNSET

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import Cookie
@@ -51,12 +50,12 @@ from polyclinic.identity.sessions import IssuedTokens, Sessions
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses
+from polyclinic.web.patching import sent_fields
 from polyclinic.web.state import Runtime
 
 REFRESH_COOKIE = "pc_refresh"
 PUBLIC_WRITE = error_responses(400, 401, 409, 422)
 SIGNED_IN = error_responses(400, 401, 403, 404, 409, 422)
-EDITABLE_FIELDS = ("first_name", "last_name", "phone", "date_of_birth")
 
 
 def _cookie(key: str, value: str, path: str, max_age: int) -> Cookie:
@@ -394,10 +393,8 @@ class AuthController(Controller):
         me: NamedDependency[User],
         clinic_db: NamedDependency[AsyncSession],
     ) -> Envelope[UserOut]:
-        for field in EDITABLE_FIELDS:
-            value = getattr(data, field)
-            if value is not msgspec.UNSET:
-                setattr(me, field, value.strip() if isinstance(value, str) else value)
+        for field, value in sent_fields(data).items():
+            setattr(me, field, value.strip() if isinstance(value, str) else value)
         await clinic_db.commit()
         return ok(user_out(me), "Saved")
 

@@ -31,7 +31,6 @@ from polyclinic.scheduling.schemas import (
     WeeklyHoursIn,
     clock,
     exception_out,
-    given,
     hours_out,
     policy_out,
     practitioner_out,
@@ -41,6 +40,7 @@ from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import error_responses
 from polyclinic.web.paging import Limit, Offset
+from polyclinic.web.patching import sent_fields
 
 READ = error_responses(400, 401, 403, 404)
 WRITE = error_responses(400, 401, 402, 403, 404, 409, 422)
@@ -82,7 +82,7 @@ class PractitionersController(Controller):
         clinic_db: NamedDependency[AsyncSession],
         clinic: NamedDependency[TenantInfo],
     ) -> Envelope[PractitionerOut]:
-        values = given(data)
+        values = sent_fields(data)
         practitioner = await Practitioners(clinic_db, clinic.id).create(data.user_id, values)
         return ok(practitioner_out(practitioner), "Practitioner added", HTTP_201_CREATED)
 
@@ -100,7 +100,7 @@ class PractitionersController(Controller):
         clinic: NamedDependency[TenantInfo],
     ) -> Envelope[PractitionerOut]:
         practitioner = await Practitioners(clinic_db, clinic.id).update(
-            practitioner_id, given(data)
+            practitioner_id, sent_fields(data)
         )
         return ok(practitioner_out(practitioner), "Practitioner saved")
 
@@ -241,7 +241,7 @@ class ServicesController(Controller):
     async def create_service(
         self, data: JSONBody[ServiceCreate], clinic_db: NamedDependency[AsyncSession]
     ) -> Envelope[ServiceOut]:
-        values = given(data)
+        values = sent_fields(data)
         practitioner_ids = values.pop("practitioner_ids", [])
         created = await Catalog(clinic_db).create(values, practitioner_ids)  # type: ignore[arg-type]
         return ok(service_out(*created), "Service created", HTTP_201_CREATED)
@@ -269,7 +269,7 @@ class ServicesController(Controller):
         data: JSONBody[ServiceUpdate],
         clinic_db: NamedDependency[AsyncSession],
     ) -> Envelope[ServiceOut]:
-        values = given(data)
+        values = sent_fields(data)
         practitioner_ids = values.pop("practitioner_ids", None)
         updated = await Catalog(clinic_db).update(service_id, values, practitioner_ids)  # type: ignore[arg-type]
         return ok(service_out(*updated), "Service saved")
@@ -297,4 +297,4 @@ class BookingPolicyController(Controller):
     async def update_policy(
         self, data: JSONBody[PolicyUpdate], clinic_db: NamedDependency[AsyncSession]
     ) -> Envelope[PolicyOut]:
-        return ok(policy_out(await Policies(clinic_db).update(given(data))), "Policy saved")
+        return ok(policy_out(await Policies(clinic_db).update(sent_fields(data))), "Policy saved")

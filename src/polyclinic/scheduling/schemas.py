@@ -21,6 +21,19 @@ ClockTime = Annotated[
 ]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Minutes = Annotated[int, msgspec.Meta(ge=0, le=120)]
+Specialty = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Bio = Annotated[str, msgspec.Meta(max_length=4000)]
+ServiceName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+Duration = Annotated[int, msgspec.Meta(ge=5, le=480)]
+Price = Annotated[int, msgspec.Meta(ge=0)]
+Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+Mode = Literal["in_person", "video"]
+NoticeMinutes = Annotated[int, msgspec.Meta(ge=0, le=43200)]
+HorizonDays = Annotated[int, msgspec.Meta(ge=1, le=730)]
+CancellationHours = Annotated[int, msgspec.Meta(ge=0, le=720)]
+Granularity = Literal[5, 10, 15, 20, 30, 60]
+Unset = msgspec.UnsetType
+UNSET = msgspec.UNSET
 
 
 def clock(value: str) -> datetime.time:
@@ -29,16 +42,16 @@ def clock(value: str) -> datetime.time:
 
 class PractitionerCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     user_id: uuid.UUID
-    specialty: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    specialty: Specialty
     display_name: Name | None = None
-    bio: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    bio: Bio = ""
 
 
 class PractitionerUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    specialty: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
-    display_name: Name | None = None
-    bio: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
-    is_active: bool | None = None
+    specialty: Specialty | Unset = UNSET
+    display_name: Name | Unset = UNSET
+    bio: Bio | Unset = UNSET
+    is_active: bool | Unset = UNSET
 
 
 class PractitionerOut(msgspec.Struct, rename="camel"):
@@ -64,26 +77,26 @@ def practitioner_out(p: Practitioner) -> PractitionerOut:
 
 
 class ServiceCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-    duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=480)]
-    price_minor: Annotated[int, msgspec.Meta(ge=0)]
-    currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
-    mode: Literal["in_person", "video"] = "in_person"
+    name: ServiceName
+    duration_minutes: Duration
+    price_minor: Price
+    currency: Currency
+    mode: Mode = "in_person"
     buffer_before_minutes: Minutes = 0
     buffer_after_minutes: Minutes = 0
     practitioner_ids: list[uuid.UUID] = msgspec.field(default_factory=list)
 
 
 class ServiceUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] | None = None
-    duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=480)] | None = None
-    price_minor: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] | None = None
-    mode: Literal["in_person", "video"] | None = None
-    buffer_before_minutes: Minutes | None = None
-    buffer_after_minutes: Minutes | None = None
-    is_active: bool | None = None
-    practitioner_ids: list[uuid.UUID] | None = None
+    name: ServiceName | Unset = UNSET
+    duration_minutes: Duration | Unset = UNSET
+    price_minor: Price | Unset = UNSET
+    currency: Currency | Unset = UNSET
+    mode: Mode | Unset = UNSET
+    buffer_before_minutes: Minutes | Unset = UNSET
+    buffer_after_minutes: Minutes | Unset = UNSET
+    is_active: bool | Unset = UNSET
+    practitioner_ids: list[uuid.UUID] | Unset = UNSET
 
 
 class ServiceOut(msgspec.Struct, rename="camel"):
@@ -162,10 +175,10 @@ def exception_out(e: AvailabilityException) -> ExceptionOut:
 
 
 class PolicyUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    min_notice_minutes: Annotated[int, msgspec.Meta(ge=0, le=43200)] | None = None
-    horizon_days: Annotated[int, msgspec.Meta(ge=1, le=730)] | None = None
-    cancellation_notice_hours: Annotated[int, msgspec.Meta(ge=0, le=720)] | None = None
-    slot_granularity_minutes: Literal[5, 10, 15, 20, 30, 60] | None = None
+    min_notice_minutes: NoticeMinutes | Unset = UNSET
+    horizon_days: HorizonDays | Unset = UNSET
+    cancellation_notice_hours: CancellationHours | Unset = UNSET
+    slot_granularity_minutes: Granularity | Unset = UNSET
 
 
 class PolicyOut(msgspec.Struct, rename="camel"):
@@ -182,8 +195,3 @@ def policy_out(p: BookingPolicy) -> PolicyOut:
         cancellation_notice_hours=p.cancellation_notice_hours,
         slot_granularity_minutes=p.slot_granularity_minutes,
     )
-
-
-def given(data: msgspec.Struct) -> dict[str, object]:
-    """The fields a PATCH-style body set (None means not given)."""
-    return {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
