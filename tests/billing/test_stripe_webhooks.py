@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.billing.models import Plan, StripeEvent, Subscription
 from polyclinic.db.session import platform_session
 from polyclinic.tenancy.models import Tenant
+from tests.billing.test_quota import consume
 from tests.conftest import STRIPE_TEST_SECRET, Client
 
 START = 1_790_000_000
@@ -190,3 +191,80 @@ async def test_a_bad_signature_is_refused_and_nothing_is_stored(
         headers=good_headers,
     )
     assert on_a_clinic.status_code == 404
+
+
+async def test_an_invoice_that_names_no_subscription_touches_no_clinic(
+    client: Client, engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
+) -> None:
+    before = [await state(engine, t) for t in two_clinics]
+    one_off = event("invoice.payment_failed", START, {"id": "in_one_off", "object": "invoice"})
+
+    await deliver(client, [one_off])
+
+    assert [await state(engine, t) for t in two_clinics] == before
+    async with platform_session(engine) as session:
+        stored = await session.get(StripeEvent, one_off["id"])
+        assert stored is not None and stored.applied_at is not None
+
+
+async def test_an_invoice_applied_first_does_not_hide_a_slightly_older_plan_change(
+    client: Client, engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
+) -> None:
+    tenant = two_clinics[0]
+    sub = "sub_" + tenant.id.hex[:12]
+    created = event(
+        "customer.subscription.created",
+        START,
+        subscription_object(tenant, "active", 0, "price_starter_monthly"),
+    )
+    upgraded = event(
+        "customer.subscription.updated",
+        START + 5,
+        subscription_object(tenant, "active", 0, "price_growth_monthly"),
+    )
+    paid = event(
+        "invoice.paid",
+        START + 6,
+        {
+            "id": "in_up",
+            "object": "invoice",
+            "parent": {"subscription_details": {"subscription": sub}},
+        },
+    )
+
+    await deliver(client, [created])
+    assert (await consume(engine, tenant, uuid.uuid4())).included == 150
+    await deliver(client, [paid, upgraded])
+
+    status, code = (await state(engine, tenant))[:2]
+    assert (status, code) == ("active", "growth")
+    usage = await consume(engine, tenant, uuid.uuid4())
+    assert (usage.included, usage.used) == (1000, 2)  # the open period grew with the plan
+
+
+async def test_one_event_that_fails_does_not_hold_back_the_others(
+    engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
+) -> None:
+    from polyclinic.billing.stripe_events import apply_pending, store
+
+    broken_tenant, fine_tenant = two_clinics
+    broken = event(
+        "customer.subscription.updated", START, {"metadata": {"tenant_id": str(broken_tenant.id)}}
+    )
+    fine = event(
+        "customer.subscription.updated",
+        START + 1,
+        subscription_object(fine_tenant, "past_due", 0, "price_starter_monthly"),
+    )
+    async with platform_session(engine) as session:
+        await store(session, broken)
+        await store(session, fine)
+
+    await apply_pending(engine)
+
+    assert (await state(engine, fine_tenant))[0] == "past_due"
+    async with platform_session(engine) as session:
+        left = await session.get(StripeEvent, broken["id"])
+        assert left is not None and left.applied_at is None
+        await session.delete(left)  # keep later housekeeping runs of this session clean
+        await session.commit()

@@ -5,27 +5,29 @@ nothing changes here if it refuses."""
 
 from __future__ import annotations
 
+import math
 import uuid
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.lifecycle import LAPSED
-from polyclinic.billing.models import Plan, QuotaPeriod, Subscription
+from polyclinic.billing.models import LAPSED, Plan, Subscription
 from polyclinic.billing.plans import newest_active, unknown_plan
 from polyclinic.billing.stripe_billing import StripeBilling
-from polyclinic.billing.subscriptions import subscription_and_plan
+from polyclinic.billing.subscriptions import move_to_plan, subscription_and_plan
 from polyclinic.errors import Conflict, NotFound, Unavailable
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 
 
 def is_upgrade(current: Plan, new: Plan) -> bool:
-    if new.appointments_included is None or current.appointments_included is None:
-        more = new.appointments_included is None and current.appointments_included is not None
-    else:
-        more = new.appointments_included > current.appointments_included
-    return more or new.price_minor > current.price_minor
+    """More appointments, or the same for a higher price. A plan with fewer appointments is
+    a downgrade whatever it costs: the quota is never cut in the middle of a period."""
+    has, gets = _appointments(current), _appointments(new)
+    return gets > has or (gets == has and new.price_minor > current.price_minor)
+
+
+def _appointments(plan: Plan) -> float:
+    return math.inf if plan.appointments_included is None else plan.appointments_included
 
 
 class SubscriptionChanges:
@@ -60,16 +62,8 @@ class SubscriptionChanges:
         if subscription.stripe_subscription_id:
             await self._stripe().change_price(subscription.stripe_subscription_id, new, now=now)
         if now:
-            subscription.plan_id = new.id
             subscription.pending_plan_id = None
-            await self.db.execute(
-                update(QuotaPeriod)
-                .where(
-                    QuotaPeriod.tenant_id == self.tenant_id,
-                    QuotaPeriod.period_start == subscription.current_period_start,
-                )
-                .values(included=new.appointments_included)
-            )
+            await move_to_plan(self.db, subscription, new)
         else:
             subscription.pending_plan_id = new.id
         await self.db.commit()

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.models import Plan, Subscription, SubscriptionStatus
+from polyclinic.billing.models import LAPSED, Plan, Subscription, SubscriptionStatus
 from polyclinic.billing.subscriptions import period_after
 from polyclinic.tenancy.models import SUSPENDED_BY_BILLING, Tenant, TenantStatus
 
-LAPSED = (SubscriptionStatus.UNPAID, SubscriptionStatus.CANCELED)
 BILLING_REASON = (
     "This clinic's account is suspended because its subscription is unpaid or canceled; "
     "a clinic admin can sign in and settle it under billing to reopen it"

@@ -8,14 +8,18 @@ from litestar.di import NamedDependency
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.models import Interval, Plan, QuotaPeriod, Subscription, SubscriptionStatus
+from polyclinic.billing.models import (
+    PAYING,
+    Interval,
+    Plan,
+    QuotaPeriod,
+    Subscription,
+)
 from polyclinic.db.base import utcnow
 from polyclinic.platform.guards import require_super_admin
 from polyclinic.tenancy.models import Tenant
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import PLATFORM_READ
-
-PAYING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 class PlanCount(msgspec.Struct, rename="camel"):

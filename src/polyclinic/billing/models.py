@@ -61,6 +61,18 @@ class SubscriptionStatus(enum.StrEnum):
     PAUSED = "paused"
 
 
+# Which states may book, count as paying, end in suspension, and a payment settles.
+CAN_BOOK = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
+PAYING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+LAPSED = (SubscriptionStatus.UNPAID, SubscriptionStatus.CANCELED)
+SETTLED_BY_PAYMENT = (
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.UNPAID,
+    SubscriptionStatus.PAUSED,
+)
+
+
 class Plan(UUIDKey, Timestamps, SharedBase):
     """One version of a plan. A plan in use is never edited: a change makes a new version."""
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.models import (
+    CAN_BOOK,
     OveragePolicy,
     Plan,
     QuotaEntry,
@@ -30,7 +31,6 @@ from polyclinic.billing.subscriptions import subscription_and_plan
 from polyclinic.db.base import utcnow
 from polyclinic.errors import DomainError
 
-CAN_BOOK = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
 _COUNTERS = (
     QuotaPeriod.included,
     QuotaPeriod.used,

@@ -8,19 +8,25 @@ the subscription in the same state.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import logging
 import uuid
 from typing import Any
 
 import stripe
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polyclinic.billing.lifecycle import set_status
-from polyclinic.billing.models import Plan, StripeEvent, Subscription, SubscriptionStatus
+from polyclinic.billing.models import (
+    SETTLED_BY_PAYMENT,
+    Plan,
+    StripeEvent,
+    Subscription,
+    SubscriptionStatus,
+)
+from polyclinic.billing.subscriptions import move_to_plan
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session
 from polyclinic.errors import DomainError
@@ -45,13 +51,6 @@ STATUSES = {
     "incomplete": SubscriptionStatus.PAST_DUE,
     "incomplete_expired": SubscriptionStatus.CANCELED,
 }
-
-SETTLED_BY_PAYMENT = (
-    SubscriptionStatus.ACTIVE,
-    SubscriptionStatus.PAST_DUE,
-    SubscriptionStatus.UNPAID,
-    SubscriptionStatus.PAUSED,
-)
 
 
 class BadWebhook(DomainError):
@@ -94,9 +93,15 @@ async def apply_pending(engine: AsyncEngine, event_id: str | None = None) -> int
         query = select(StripeEvent.id).where(StripeEvent.applied_at.is_(None))
         if event_id is not None:
             query = query.where(StripeEvent.id == event_id)
-        for pending in (await session.execute(query.order_by(StripeEvent.created))).scalars():
-            if await _apply_one(session, pending):
-                applied += 1
+        pending = (await session.scalars(query.order_by(StripeEvent.created))).all()
+        for one in pending:
+            try:
+                applied += await _apply_one(session, one)
+            except Exception:
+                # One event that cannot be applied must not hold back the others; it stays
+                # pending for the next housekeeping, and the log says which it is.
+                await session.rollback()
+                logger.exception("stripe event %s could not be applied", one)
     return applied
 
 
@@ -117,15 +122,17 @@ async def _apply(session: AsyncSession, kind: str, created: int, obj: dict[str, 
         await _link_checkout(session, obj)
         return
     is_subscription = kind.startswith("customer.subscription")
-    stripe_subscription = obj["id"] if is_subscription else obj.get("subscription")
+    stripe_subscription = obj["id"] if is_subscription else _invoice_subscription(obj)
     subscription = await _subscription(session, stripe_subscription, obj)
     if subscription is None:
         logger.warning("stripe %s for an unknown subscription %s", kind, stripe_subscription)
         return
     if subscription.stripe_state_at is not None and created < subscription.stripe_state_at:
-        return  # a newer state was applied already
-    subscription.stripe_state_at = created
-    if kind.startswith("customer.subscription"):
+        return  # a newer subscription state was applied already
+    if is_subscription:
+        # Only subscription events carry the whole state, so only they move the clock: an
+        # invoice event applied first cannot make a slightly older state change be dropped.
+        subscription.stripe_state_at = created
         await _apply_subscription(session, subscription, kind, obj, created)
     elif kind == "invoice.paid" and subscription.status in SETTLED_BY_PAYMENT:
         # Trials get a paid zero invoice and stay trials; a canceled subscription stays so.
@@ -154,9 +161,10 @@ async def _apply_subscription(
         return
     if plan.id == subscription.pending_plan_id and not new_period:
         return  # a downgrade Stripe bills from the renewal: the clinic keeps its plan till then
-    subscription.plan_id = plan.id
-    if new_period or plan.id == subscription.pending_plan_id:
+    if new_period:
         subscription.pending_plan_id = None
+    if plan.id != subscription.plan_id:
+        await move_to_plan(session, subscription, plan)
 
 
 async def _plan_for_price(
@@ -181,9 +189,7 @@ async def _link_checkout(session: AsyncSession, obj: dict[str, Any]) -> None:
         tenant_id = uuid.UUID(str(obj.get("client_reference_id")))
     except ValueError:
         return
-    subscription = await session.scalar(
-        select(Subscription).where(Subscription.tenant_id == tenant_id).with_for_update()
-    )
+    subscription = await _of_clinic(session, tenant_id)
     if subscription is not None:
         subscription.stripe_customer_id = obj.get("customer") or subscription.stripe_customer_id
         subscription.stripe_subscription_id = (
@@ -191,15 +197,38 @@ async def _link_checkout(session: AsyncSession, obj: dict[str, Any]) -> None:
         )
 
 
+def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    """The subscription an invoice bills: a top-level field in older API versions, under
+    `parent.subscription_details` in newer ones; None for a one-off invoice."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    found = invoice.get("subscription") or details.get("subscription")
+    return found if isinstance(found, str) else None
+
+
 async def _subscription(
     session: AsyncSession, stripe_subscription: str | None, obj: dict[str, Any]
 ) -> Subscription | None:
-    tenant = (obj.get("metadata") or {}).get("tenant_id")
-    conditions = [Subscription.stripe_subscription_id == stripe_subscription]
-    if tenant:
-        with contextlib.suppress(ValueError):
-            conditions.append(Subscription.tenant_id == uuid.UUID(tenant))
-    return await session.scalar(select(Subscription).where(or_(*conditions)).with_for_update())
+    """Ours, by Stripe subscription id or else by the clinic id in the metadata; None when
+    the event names neither (never a match on an empty id)."""
+    if stripe_subscription:
+        found = await session.scalar(
+            select(Subscription)
+            .where(Subscription.stripe_subscription_id == stripe_subscription)
+            .with_for_update()
+        )
+        if found is not None:
+            return found
+    try:
+        tenant_id = uuid.UUID(str((obj.get("metadata") or {})["tenant_id"]))
+    except (KeyError, ValueError):
+        return None
+    return await _of_clinic(session, tenant_id)
+
+
+async def _of_clinic(session: AsyncSession, tenant_id: uuid.UUID) -> Subscription | None:
+    return await session.scalar(
+        select(Subscription).where(Subscription.tenant_id == tenant_id).with_for_update()
+    )
 
 
 def _at(epoch: int) -> datetime.datetime:

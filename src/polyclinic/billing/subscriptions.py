@@ -6,10 +6,16 @@ import datetime
 import uuid
 from calendar import monthrange
 
-from sqlalchemy import Select, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from polyclinic.billing.models import Interval, Plan, Subscription, SubscriptionStatus
+from polyclinic.billing.models import (
+    Interval,
+    Plan,
+    QuotaPeriod,
+    Subscription,
+    SubscriptionStatus,
+)
 from polyclinic.db.base import utcnow
 
 
@@ -47,5 +53,26 @@ async def start_trial(connection: AsyncConnection, tenant_id: uuid.UUID, plan: P
             cancel_at_period_end=False,
             created_at=now,
             updated_at=now,
+        )
+    )
+
+
+async def move_to_plan(session: AsyncSession, subscription: Subscription, plan: Plan) -> None:
+    """Put the subscription on `plan` from now: the current period's quota follows it, but
+    never below what the clinic has already used (the no-overshoot rule holds)."""
+    subscription.plan_id = plan.id
+    if subscription.pending_plan_id == plan.id:
+        subscription.pending_plan_id = None
+    included = plan.appointments_included
+    await session.execute(
+        update(QuotaPeriod)
+        .where(
+            QuotaPeriod.tenant_id == subscription.tenant_id,
+            QuotaPeriod.period_start == subscription.current_period_start,
+        )
+        .values(
+            included=None
+            if included is None
+            else func.greatest(included, QuotaPeriod.used - QuotaPeriod.overage)
         )
     )
