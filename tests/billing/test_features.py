@@ -30,6 +30,26 @@ async def test_staff_invitations_stop_at_the_plans_seat_limit(
     assert "Starter plan allows 5 staff" in response.json()["message"]
 
 
+async def test_reactivating_staff_counts_against_the_seat_limit(
+    clinic_a: ClinicApi, engine: AsyncEngine, mailer: object
+) -> None:
+    # Starter: 5 seats. The admin, the first admin's open invitation, and three nurses.
+    await add_user(engine, clinic_a.tenant, "owner@back.example", "clinic_admin")
+    admin = (await clinic_a.login("owner@back.example"))["accessToken"]
+    nurses = [
+        await add_user(engine, clinic_a.tenant, f"n{n}@back.example", "nurse") for n in range(3)
+    ]
+    await clinic_a.call("POST", f"/staff/{nurses[0].id}/deactivate", admin)
+    invited = await clinic_a.call(
+        "POST", "/invitations", admin, json={"email": "new@back.example", "role": "doctor"}
+    )
+
+    back = await clinic_a.call("POST", f"/staff/{nurses[0].id}/reactivate", admin)
+
+    assert invited.status_code == 201
+    assert back.status_code == 402 and "allows 5 staff" in back.json()["message"]
+
+
 async def test_requires_feature_guards_a_route(
     app: Litestar, clinic_a: ClinicApi, engine: AsyncEngine
 ) -> None:

@@ -3,6 +3,7 @@ hours and exceptions, the booking policy, and the admin's onboarding checklist."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import func, select
@@ -52,6 +53,37 @@ async def test_practitioners_stop_at_the_plans_limit_with_a_message_naming_it(
     assert fourth.status_code == 402
     assert fourth.json()["message"].startswith("The Starter plan allows 3 practitioners")
     assert await count(engine, clinic_a, Practitioner) == 3
+
+
+async def test_concurrent_additions_and_reactivations_stay_within_the_limit(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    token = await admin_of(clinic_a, engine)
+    people = [await doctor(clinic_a, engine) for _ in range(6)]
+
+    answers = await asyncio.gather(
+        *(
+            clinic_a.call(
+                "POST", "/practitioners", token, json={"userId": str(p), "specialty": "GP"}
+            )
+            for p in people
+        )
+    )
+
+    created = [a.json()["data"]["id"] for a in answers if a.status_code == 201]
+    assert sorted(a.status_code for a in answers) == [201, 201, 201, 402, 402, 402]
+    await clinic_a.call("PATCH", f"/practitioners/{created[0]}", token, json={"isActive": False})
+    replacement = await clinic_a.call(
+        "POST",
+        "/practitioners",
+        token,
+        json={"userId": str(await doctor(clinic_a, engine)), "specialty": "GP"},
+    )
+    back = await clinic_a.call(
+        "PATCH", f"/practitioners/{created[0]}", token, json={"isActive": True}
+    )
+    assert replacement.status_code == 201
+    assert back.status_code == 402 and "allows 3 practitioners" in back.json()["message"]
 
 
 async def test_only_active_doctors_and_nurses_become_practitioners_once(

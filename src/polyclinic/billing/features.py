@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.models import Plan
@@ -43,12 +44,21 @@ def requires_feature(feature: str) -> Callable[[ASGIConnection, BaseRouteHandler
 
 
 async def check_limit(
-    session: AsyncSession, tenant_id: uuid.UUID, limit: str, in_use: int, noun: str
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    limit: str,
+    noun: str,
+    count_in_use: Callable[[], Awaitable[int]],
 ) -> None:
-    """Refuse one more `noun` when the plan's `limit` (e.g. max_staff) is reached."""
+    """Refuse one more `noun` when the plan's `limit` (e.g. max_staff) is reached.
+
+    A lock per clinic and limit, held to the end of the caller's transaction, is taken
+    before counting: two requests cannot both take the last seat."""
+    key = func.hashtextextended(f"{tenant_id}:{limit}", 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
     plan = await clinic_plan(session, tenant_id)
     allowed = getattr(plan, limit) if plan is not None else None
-    if allowed is not None and in_use >= allowed:
+    if allowed is not None and await count_in_use() >= allowed:
         raise PaymentRequired(
             f"The {plan.name} plan allows {allowed} {noun}; "  # type: ignore[union-attr]
             "a clinic admin can move to a larger plan"

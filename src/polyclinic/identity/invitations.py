@@ -78,7 +78,7 @@ class Invitations:
                 [FieldError("email", "already has an account")],
             )
         await self._revoke_pending(email)
-        await check_limit(self.db, self.tenant.id, "max_staff", await self._staff_count(), "staff")
+        await check_staff_seat(self.db, self.tenant.id)
         invitation, token = new_invitation(email, role, actor)
         self.db.add(invitation)
         await self.db.flush()
@@ -177,20 +177,6 @@ class Invitations:
             raise Conflict("This invitation was already accepted or revoked")
         return invitation
 
-    async def _staff_count(self) -> int:
-        """Active staff plus invitations still open: each may become a seat."""
-        staff = await self.db.scalar(
-            select(func.count()).where(User.role != Role.PATIENT, User.is_active.is_(True))
-        )
-        pending = await self.db.scalar(
-            select(func.count()).where(
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
-                Invitation.expires_at > utcnow(),
-            )
-        )
-        return int(staff or 0) + int(pending or 0)
-
     async def _revoke_pending(self, email: str) -> None:
         await self.db.execute(
             update(Invitation)
@@ -201,3 +187,22 @@ class Invitations:
             )
             .values(revoked_at=utcnow())
         )
+
+
+async def check_staff_seat(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """One more staff member (or an invitation that may become one) within the plan."""
+
+    async def seats_in_use() -> int:
+        staff = await session.scalar(
+            select(func.count()).where(User.role != Role.PATIENT, User.is_active.is_(True))
+        )
+        pending = await session.scalar(
+            select(func.count()).where(
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            )
+        )
+        return int(staff or 0) + int(pending or 0)
+
+    await check_limit(session, tenant_id, "max_staff", "staff", seats_in_use)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 from polyclinic.identity import events
 from polyclinic.identity.events import Caller
+from polyclinic.identity.invitations import check_staff_seat
 from polyclinic.identity.models import User
 from polyclinic.identity.roles import STAFF_ROLES, Role
 from polyclinic.identity.sessions import Sessions
@@ -62,6 +63,8 @@ class Staff:
         user = await self._staff_member(user_id)
         if not active and user.role == Role.CLINIC_ADMIN:
             await self._keep_an_admin(user)
+        if active and not user.is_active:
+            await check_staff_seat(self.db, self.sessions.tenant.id)
         user.is_active = active
         ended = 0
         if not active:

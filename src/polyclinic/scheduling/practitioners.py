@@ -8,10 +8,10 @@ from typing import Any
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.features import check_limit
-from polyclinic.clinic.models import ClinicProfile
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 from polyclinic.identity.models import User
@@ -53,16 +53,9 @@ class Practitioners:
                 "A practitioner is an active staff member with the doctor or nurse role",
                 [FieldError("userId", "is not an active doctor or nurse")],
             )
-        # One admin at a time counts against the plan's limit: the profile row is the lock.
-        await self.db.execute(select(ClinicProfile.id).with_for_update())
         if await self.repository.exists(user_id=user_id):
             raise Conflict("This staff member is already a practitioner")
-        in_use = await self.db.scalar(
-            select(func.count()).select_from(Practitioner).where(Practitioner.is_active)
-        )
-        await check_limit(
-            self.db, self.tenant_id, "max_practitioners", in_use or 0, "practitioners"
-        )
+        await self._check_seat()
         practitioner = Practitioner(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -72,15 +65,30 @@ class Practitioners:
             is_active=True,
         )
         self.db.add(practitioner)
-        await self.db.commit()
+        try:
+            await self.db.commit()
+        except IntegrityError:  # the same person added by a concurrent request
+            await self.db.rollback()
+            raise Conflict("This staff member is already a practitioner") from None
         return practitioner
 
     async def update(self, practitioner_id: uuid.UUID, values: dict[str, Any]) -> Practitioner:
         practitioner = await self.get(practitioner_id)
+        if values.get("is_active") and not practitioner.is_active:
+            await self._check_seat()
         for name, value in values.items():
             setattr(practitioner, name, value)
         await self.db.commit()
         return practitioner
+
+    async def _check_seat(self) -> None:
+        async def active_practitioners() -> int:
+            count = select(func.count()).where(Practitioner.is_active.is_(True))
+            return int(await self.db.scalar(count) or 0)
+
+        await check_limit(
+            self.db, self.tenant_id, "max_practitioners", "practitioners", active_practitioners
+        )
 
     async def verify(self, practitioner_id: uuid.UUID) -> Practitioner:
         practitioner = await self.get(practitioner_id)
