@@ -14,7 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import bench_database, machine, server_version, twelve_table_tree, workdir
+from _common import bench_database, clinic_sized_tree, machine, server_version, workdir
 from sqlalchemy import text
 
 from polyclinic.config import Settings
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     with workdir() as tmp, bench_database() as settings:
-        tree = twelve_table_tree(tmp)
+        tree = clinic_sized_tree(tmp)
         started = time.perf_counter()
         asyncio.run(provision(settings, tree, args.clinics))
         print(

@@ -13,7 +13,7 @@ import asyncio
 import time
 import uuid
 
-from _common import bench_database, machine, server_version, summary, twelve_table_tree, workdir
+from _common import bench_database, clinic_sized_tree, machine, server_version, summary, workdir
 
 from polyclinic.db.engine import create_app_engine
 from polyclinic.tenancy.migrations import render_tenant_ddl
@@ -22,7 +22,7 @@ from polyclinic.tenancy.provisioning import NO_PARAMETERS, NewClinic, Provisione
 
 async def run(clinics: int, present: int) -> None:
     with workdir() as tmp, bench_database() as settings:
-        tree = twelve_table_tree(tmp)
+        tree = clinic_sized_tree(tmp)
         head, ddl = render_tenant_ddl(tree)
         tables = ddl.count("CREATE TABLE") - 1  # minus alembic_version
         engine = create_app_engine(settings, pool_size=2)
@@ -70,7 +70,7 @@ async def run(clinics: int, present: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clinics", type=int, default=200)
-    parser.add_argument("--present", type=int, default=0)
+    parser.add_argument("--present", type=int, default=1000)
     args = parser.parse_args()
     asyncio.run(run(args.clinics, args.present))
 

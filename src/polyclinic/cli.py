@@ -45,7 +45,7 @@ def dev(host: str, port: int) -> None:
     _upgrade_all(settings, jobs=1)
     asyncio.run(seed_demo(settings))
     click.echo(welcome(settings, host, port))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 
 @main.command()

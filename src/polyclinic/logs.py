@@ -21,6 +21,14 @@ def _record_with_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
 
 
 def configure_logging(level: str) -> None:
+    """Safe to call again (the CLI first, then the app with LOG_LEVEL), and inside a
+    dramatiq worker process, whose own handlers are kept and given this format."""
     logging.setLogRecordFactory(_record_with_context)
-    logging.basicConfig(level=level, format=FORMAT)
+    root = logging.getLogger()
+    if root.handlers:
+        for handler in root.handlers:
+            handler.setFormatter(logging.Formatter(FORMAT))
+    else:
+        logging.basicConfig(format=FORMAT)
+    root.setLevel(level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -167,3 +167,30 @@ async def test_billing_does_not_reopen_a_clinic_the_platform_suspended(
     assert "contact the platform" in refused["message"]
     billing = await clinic_a.call("GET", "/billing/subscription", token)
     assert billing.status_code == 403  # only a billing suspension leaves billing open
+
+
+async def test_the_platform_can_take_over_a_billing_suspension_and_payment_then_waits(
+    clinic_a: ClinicApi,
+    engine: AsyncEngine,
+    settings: Settings,
+    runtime: Runtime,
+    admin_token: str,
+) -> None:
+    await set_subscription(
+        engine,
+        clinic_a.tenant,
+        status="unpaid",
+        lapsed_since=utcnow() - datetime.timedelta(days=settings.billing_suspend_after_days + 1),
+    )
+    await housekeeping(engine, runtime.redis, settings)
+    path = f"/platform/v1/clinics/{clinic_a.tenant.id}"
+
+    taken_over = await clinic_a.client.platform("POST", f"{path}/suspend", admin_token)
+    twice = await clinic_a.client.platform("POST", f"{path}/suspend", admin_token)
+    await set_subscription(engine, clinic_a.tenant, status="active", lapsed_since=None)
+    await housekeeping(engine, runtime.redis, settings)
+
+    assert taken_over.status_code == 200 and taken_over.json()["data"]["suspendedBy"] == "platform"
+    assert twice.status_code == 409
+    still = await clinic_a.client.platform("GET", path, admin_token)
+    assert still.json()["data"]["status"] == "suspended"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from polyclinic.tenancy import provisioning
+from polyclinic.tenancy.migrations import render_tenant_ddl
 from tests.conftest import Client, unique_subdomain
 from tests.identity.conftest import ClinicApi
 
@@ -70,3 +74,26 @@ async def test_bad_signups_change_nothing(client: Client) -> None:
         "available": False,
         "reason": "is reserved by the platform",
     }
+
+
+async def test_a_signup_on_a_subdomain_left_failed_keeps_its_plan_and_admin(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head, ddl = render_tenant_ddl()
+    subdomain = unique_subdomain()
+    with monkeypatch.context() as patch:
+        patch.setattr(provisioning, "render_tenant_ddl", lambda *_: (head, ddl + "\nSELECT 1/0;"))
+        failed = await client.platform("POST", "/platform/v1/signup", json=signup_body(subdomain))
+    assert failed.status_code >= 500
+
+    resumed = await client.platform("POST", "/platform/v1/signup", json=signup_body(subdomain))
+
+    assert resumed.status_code == 201, resumed.text
+
+    class Tenant:
+        slug = subdomain
+
+    clinic = ClinicApi(client, Tenant)  # type: ignore[arg-type]
+    admin = await clinic.login("founder@harbour.example", "harbour-founder-words-1")
+    mine = await clinic.call("GET", "/billing/subscription", admin["accessToken"])
+    assert mine.json()["data"]["plan"]["code"] == "growth"

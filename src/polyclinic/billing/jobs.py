@@ -44,16 +44,9 @@ async def housekeeping(engine: AsyncEngine, redis: Redis | None, settings: Setti
     applied = await apply_pending(engine)
     async with platform_session(engine) as session:
         rolled = await roll_periods(session, utcnow())
-    changes = await keep_standing(engine, redis, settings)
-    if applied or rolled or changes:
-        logger.info(
-            "billing housekeeping: %d events applied, %d periods rolled, %d clinics suspended,"
-            " %d reactivated",
-            applied,
-            rolled,
-            len(changes.suspended),
-            len(changes.reactivated),
-        )
+    await keep_standing(engine, redis, settings)
+    if applied or rolled:
+        logger.info("billing housekeeping: %d events applied, %d periods rolled", applied, rolled)
 
 
 async def keep_standing(
@@ -61,6 +54,10 @@ async def keep_standing(
 ) -> LifecycleChanges:
     async with platform_session(engine) as session:
         changes = await enforce_standing(session, utcnow(), settings.billing_suspend_after_days)
+    for tenant_id in changes.suspended:
+        logger.warning("clinic %s suspended: its subscription lapsed", tenant_id)
+    for tenant_id in changes.reactivated:
+        logger.info("clinic %s reactivated: its subscription is in good standing", tenant_id)
     if changes:
         await broadcast_invalidation(redis, settings.redis_namespace)
     return changes

@@ -8,7 +8,6 @@ The subscription's state comes back through webhooks; these calls only ask for c
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any
 
 import stripe
@@ -16,22 +15,20 @@ import stripe
 from polyclinic.billing.models import Plan, Subscription
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
-from polyclinic.errors import InvalidInput, Unavailable, UpstreamFailed
+from polyclinic.errors import InvalidInput, UpstreamFailed
 from polyclinic.tenancy.context import TenantInfo
 
 
 def stripe_billing(settings: Settings) -> StripeBilling | None:
     """The Stripe client, when Stripe Billing is configured."""
-    return StripeBilling(settings) if settings.stripe_api_key else None
+    return StripeBilling(settings, settings.stripe_api_key) if settings.stripe_api_key else None
 
 
 class StripeBilling:
-    def __init__(self, settings: Settings) -> None:
-        if not settings.stripe_api_key:
-            raise Unavailable("Online payment of subscriptions is not configured on this platform")
+    def __init__(self, settings: Settings, api_key: str) -> None:
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
         self.client = stripe.StripeClient(
-            settings.stripe_api_key,
+            api_key,
             base_addresses=base,  # type: ignore[arg-type]
             http_client=stripe.HTTPXClient(allow_sync_methods=False),
             max_network_retries=2,
@@ -82,7 +79,6 @@ class StripeBilling:
                     "success_url": return_url,
                     "cancel_url": return_url,
                 },
-                options={"idempotency_key": f"checkout-{clinic.id}-{uuid.uuid4()}"},
             )
         )
         return str(session.url)

@@ -43,13 +43,13 @@ def _include_shared(name: str | None, type_: str, parent_names: Any) -> bool:
     return True
 
 
-def _load_models() -> None:
+def load_models() -> None:
     import polyclinic.app  # noqa: F401  (every model registers on its metadata)
 
 
 def run_shared_env(context: Any) -> None:
     """Body of shared_migrations/env.py, for `polyclinic db upgrade` and the alembic command."""
-    _load_models()
+    load_models()
     connection: Connection | None = context.config.attributes.get("connection")
     if connection is None:
         engine = create_engine(

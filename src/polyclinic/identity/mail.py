@@ -33,7 +33,12 @@ class LogMailer:
 
     async def send(self, message: MailMessage) -> None:
         logger.info(
-            "mail to %s (%s): %s\n%s", message.to, message.kind, message.subject, message.body
+            "mail for clinic %s to %s (%s): %s\n%s",
+            message.clinic_id,
+            message.to,
+            message.kind,
+            message.subject,
+            message.body,
         )
 
 
@@ -51,7 +56,12 @@ class MailQueue:
         try:
             await self.mailer.send(message)
         except Exception:
-            logger.exception("mail %s to %s could not be delivered", message.kind, message.to)
+            logger.exception(
+                "mail %s for clinic %s to %s could not be delivered",
+                message.kind,
+                message.clinic_id,
+                message.to,
+            )
 
     async def drain(self) -> None:
         """Wait for everything queued so far (shutdown, tests)."""

@@ -12,7 +12,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from polyclinic.errors import Forbidden, NotFound, Unavailable
 from polyclinic.tenancy.context import TenantInfo, current_tenant
-from polyclinic.tenancy.models import SUSPENDED_BY_BILLING, TenantStatus
+from polyclinic.tenancy.models import PLATFORM_SUSPENSION, SUSPENDED_BY_BILLING, TenantStatus
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies, normalize_host
 
 PLATFORM_PREFIXES = ("/platform/", "/webhooks/")
@@ -76,9 +76,6 @@ class TenancyMiddleware(ASGIMiddleware):
         if tenant.status == TenantStatus.SUSPENDED:
             if tenant.suspended_by == SUSPENDED_BY_BILLING and path.startswith(OPEN_WHILE_UNPAID):
                 return
-            raise Forbidden(
-                tenant.suspension_reason
-                or "This clinic's account is suspended; its administrator can contact the platform"
-            )
+            raise Forbidden(tenant.suspension_reason or PLATFORM_SUSPENSION)
         if tenant.status == TenantStatus.PROVISIONING:
             raise Unavailable("This clinic is still being set up; try again in a moment")

@@ -15,8 +15,12 @@ from polyclinic.db.base import SharedBase, Timestamps, UUIDKey
 PLATFORM_SCHEMA = "platform"
 
 
-# `Tenant.suspended_by` when unpaid billing suspended the clinic (its admin can still pay).
+# `Tenant.suspended_by`: the platform's operators, or billing (its admin can still pay).
+SUSPENDED_BY_PLATFORM = "platform"
 SUSPENDED_BY_BILLING = "billing"
+PLATFORM_SUSPENSION = (
+    "This clinic's account is suspended; its administrator can contact the platform"
+)
 
 
 class TenantStatus(enum.StrEnum):

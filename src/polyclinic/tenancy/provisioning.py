@@ -260,7 +260,7 @@ class Provisioner:
         )
         if claimed is None:
             raise _taken(clinic.subdomain)
-        return await self._build_claimed(claimed)
+        return await self._build_claimed(claimed, clinic.plan_code, clinic.admin_password_hash)
 
     async def build(self, tenant_id: uuid.UUID) -> Tenant:
         """Build a clinic whose provisioning failed; an active clinic is returned as it is."""
@@ -294,12 +294,21 @@ class Provisioner:
             await session.commit()
         return claimed
 
-    async def _build_claimed(self, tenant: Tenant) -> Tenant:
+    async def _build_claimed(
+        self,
+        tenant: Tenant,
+        plan_code: str | None = None,
+        admin_password_hash: str | None = None,
+    ) -> Tenant:
+        """Build a claimed clinic: on the plan and with the admin a new signup asked for,
+        or (a retry by id) on the default plan with the admin invited."""
         head, ddl = render_tenant_ddl(self.migrations)
         try:
             async with self.engine.begin() as connection:
-                plan = await plan_for_signup(connection, None)
-                invitation_token = await self._build_schema(connection, tenant, head, ddl, plan)
+                plan = await plan_for_signup(connection, plan_code)
+                invitation_token = await self._build_schema(
+                    connection, tenant, head, ddl, plan, admin_password_hash
+                )
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=True)
             raise self._failed(tenant.id) from exc

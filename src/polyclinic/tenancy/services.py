@@ -6,17 +6,18 @@ import uuid
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, NotFound
-from polyclinic.tenancy.models import Tenant, TenantStatus
-from polyclinic.tenancy.resolver import TenantResolver
-
-PLATFORM_SUSPENSION = (
-    "This clinic's account is suspended; its administrator can contact the platform"
+from polyclinic.tenancy.models import (
+    PLATFORM_SUSPENSION,
+    SUSPENDED_BY_PLATFORM,
+    Tenant,
+    TenantStatus,
 )
+from polyclinic.tenancy.resolver import TenantResolver
 
 
 class TenantRepository(SQLAlchemyAsyncRepository[Tenant]):
@@ -45,11 +46,13 @@ class ClinicRegistry:
         return tenant
 
     async def suspend(self, tenant_id: uuid.UUID) -> Tenant:
+        # Also over a billing suspension: the platform's then holds, and paying won't lift it.
         return await self._move(
             tenant_id,
-            {TenantStatus.ACTIVE},
+            {TenantStatus.ACTIVE, TenantStatus.SUSPENDED},
             TenantStatus.SUSPENDED,
-            suspended_by="platform",
+            when=Tenant.suspended_by.is_distinct_from(SUSPENDED_BY_PLATFORM),
+            suspended_by=SUSPENDED_BY_PLATFORM,
             suspension_reason=PLATFORM_SUSPENSION,
         )
 
@@ -74,6 +77,7 @@ class ClinicRegistry:
         tenant_id: uuid.UUID,
         allowed_from: set[TenantStatus],
         target: TenantStatus,
+        when: ColumnElement[bool] | None = None,
         **also: object,
     ) -> Tenant:
         """One conditional UPDATE, so two concurrent changes cannot both apply."""
@@ -84,6 +88,7 @@ class ClinicRegistry:
             await self.session.execute(
                 update(Tenant)
                 .where(Tenant.id == tenant_id, Tenant.status.in_(allowed_from))
+                .where(true() if when is None else when)
                 .values(**changes)
                 .returning(Tenant)
                 .execution_options(populate_existing=True)

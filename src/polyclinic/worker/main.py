@@ -6,7 +6,10 @@ from __future__ import annotations
 import dramatiq
 
 from polyclinic.config import get_settings
+from polyclinic.logs import configure_logging
 from polyclinic.worker.broker import create_broker
 
-broker = create_broker(get_settings())
+settings = get_settings()
+configure_logging(settings.log_level)
+broker = create_broker(settings)
 dramatiq.set_broker(broker)
