@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.billing.models import LAPSED, Plan, Subscription
 from polyclinic.billing.plans import newest_active, unknown_plan
 from polyclinic.billing.stripe_billing import StripeBilling
-from polyclinic.billing.subscriptions import move_to_plan, subscription_and_plan
+from polyclinic.billing.subscriptions import NO_SUBSCRIPTION, clinic_subscription, move_to_plan
 from polyclinic.errors import Conflict, NotFound, Unavailable
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
@@ -41,14 +41,10 @@ class SubscriptionChanges:
         self.stripe = stripe
 
     async def locked(self) -> tuple[Subscription, Plan]:
-        row = (
-            await self.db.execute(
-                subscription_and_plan(self.tenant_id).with_for_update(of=Subscription)
-            )
-        ).first()
-        if row is None:
-            raise NotFound("This clinic has no subscription yet")
-        return row[0], row[1]
+        found = await clinic_subscription(self.db, self.tenant_id, lock=True)
+        if found is None:
+            raise NotFound(NO_SUBSCRIPTION)
+        return found
 
     async def change_plan(self, plan_code: str) -> tuple[Subscription, Plan, bool]:
         """(subscription, the plan asked for, whether it applies now)."""

@@ -33,6 +33,7 @@ from polyclinic.billing.schemas import (
     plan_values,
 )
 from polyclinic.billing.stripe_billing import stripe_billing
+from polyclinic.billing.subscriptions import NO_SUBSCRIPTION
 from polyclinic.db.session import platform_session
 from polyclinic.errors import NotFound
 from polyclinic.platform.guards import require_super_admin
@@ -135,7 +136,7 @@ class ClinicBillingController(Controller):
         engine = QuotaEngine(clinic_db, clinic.id, runtime.settings.past_due_grace_days)
         row = await engine.subscription()
         if row is None:
-            raise NotFound("This clinic has no subscription yet")
+            raise NotFound(NO_SUBSCRIPTION)
         subscription, plan = row
         usage = await engine.usage(subscription, plan)
         await clinic_db.commit()  # the period row may just have been opened

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.models import Plan
 from polyclinic.billing.quota import PaymentRequired
-from polyclinic.billing.subscriptions import subscription_and_plan
+from polyclinic.billing.subscriptions import clinic_subscription
 from polyclinic.db.session import clinic_session
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.state import runtime_of
@@ -21,8 +21,8 @@ FEATURE_NAMES = {"videoVisits": "video visits", "sms": "text messages", "whatsap
 
 
 async def clinic_plan(session: AsyncSession, tenant_id: uuid.UUID) -> Plan | None:
-    row = (await session.execute(subscription_and_plan(tenant_id))).first()
-    return row[1] if row is not None else None
+    found = await clinic_subscription(session, tenant_id)
+    return found[1] if found is not None else None
 
 
 def requires_feature(feature: str) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:

@@ -13,7 +13,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.models import LAPSED, Plan, Subscription, SubscriptionStatus
@@ -45,34 +45,32 @@ def set_status(
 async def roll_periods(session: AsyncSession, now: datetime.datetime) -> int:
     """Close every ended period of subscriptions not billed by Stripe; returns how many."""
     due = (
-        select(Subscription)
+        select(Subscription, Plan)
+        .join(Plan, Plan.id == func.coalesce(Subscription.pending_plan_id, Subscription.plan_id))
         .where(
             Subscription.stripe_subscription_id.is_(None),
             Subscription.current_period_end <= now,
             Subscription.status.in_((SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)),
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Subscription, skip_locked=True)
     )
     rolled = 0
-    for subscription in (await session.execute(due)).scalars():
+    for subscription, next_plan in (await session.execute(due)).tuples():
         ended_at = subscription.current_period_end
         if subscription.cancel_at_period_end:
             set_status(subscription, SubscriptionStatus.CANCELED, ended_at)
         elif subscription.status == SubscriptionStatus.TRIALING:
             set_status(subscription, SubscriptionStatus.UNPAID, ended_at)  # no card by the end
         else:
-            await _next_period(session, subscription, now)
+            _next_period(subscription, next_plan, now)
         rolled += 1
     await session.commit()
     return rolled
 
 
-async def _next_period(
-    session: AsyncSession, subscription: Subscription, now: datetime.datetime
-) -> None:
-    if subscription.pending_plan_id is not None:
-        subscription.plan_id, subscription.pending_plan_id = subscription.pending_plan_id, None
-    plan = await session.get_one(Plan, subscription.plan_id)
+def _next_period(subscription: Subscription, plan: Plan, now: datetime.datetime) -> None:
+    """`plan` is the pending one when a downgrade waits, else the current one."""
+    subscription.plan_id, subscription.pending_plan_id = plan.id, None
     start, end = subscription.current_period_start, subscription.current_period_end
     while end <= now:
         start, end = end, period_after(end, plan.interval)

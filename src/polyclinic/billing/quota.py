@@ -27,7 +27,7 @@ from polyclinic.billing.models import (
     Subscription,
     SubscriptionStatus,
 )
-from polyclinic.billing.subscriptions import subscription_and_plan
+from polyclinic.billing.subscriptions import clinic_subscription
 from polyclinic.db.base import utcnow
 from polyclinic.errors import DomainError
 
@@ -164,8 +164,7 @@ class QuotaEngine:
         ).one()
 
     async def subscription(self) -> tuple[Subscription, Plan] | None:
-        row = (await self.db.execute(subscription_and_plan(self.tenant_id))).first()
-        return (row[0], row[1]) if row is not None else None
+        return await clinic_subscription(self.db, self.tenant_id)
 
     async def usage(self, subscription: Subscription, plan: Plan) -> Usage:
         """This period's figures (the period opens on first use)."""

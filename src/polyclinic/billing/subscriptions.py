@@ -28,6 +28,20 @@ def subscription_and_plan(tenant_id: uuid.UUID) -> Select[tuple[Subscription, Pl
     )
 
 
+NO_SUBSCRIPTION = "This clinic has no subscription yet"
+
+
+async def clinic_subscription(
+    session: AsyncSession, tenant_id: uuid.UUID, *, lock: bool = False
+) -> tuple[Subscription, Plan] | None:
+    """The clinic's subscription and its plan (the subscription row locked if asked)."""
+    query = subscription_and_plan(tenant_id)
+    if lock:
+        query = query.with_for_update(of=Subscription)
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def period_after(start: datetime.datetime, interval: Interval) -> datetime.datetime:
     """The same day next month (or year), or the month's last day when it is shorter."""
     months = 1 if interval == Interval.MONTH else 12

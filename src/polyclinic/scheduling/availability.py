@@ -52,7 +52,7 @@ class Availability:
     async def replace_hours(
         self, practitioner_id: uuid.UUID, intervals: Sequence[Interval]
     ) -> list[WeeklyHours]:
-        await self.practitioners.get(practitioner_id)
+        await self.practitioners.get(practitioner_id, lock=True)  # one replacement at a time
         check_intervals(intervals)
         await self.db.execute(
             delete(WeeklyHours).where(WeeklyHours.practitioner_id == practitioner_id)

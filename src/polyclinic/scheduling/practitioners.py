@@ -40,8 +40,8 @@ class Practitioners:
         rows, total = await self.repository.get_many_and_count(*filters)
         return list(rows), total
 
-    async def get(self, practitioner_id: uuid.UUID) -> Practitioner:
-        practitioner = await self.repository.get_one_or_none(id=practitioner_id)
+    async def get(self, practitioner_id: uuid.UUID, *, lock: bool = False) -> Practitioner:
+        practitioner = await self.db.get(Practitioner, practitioner_id, with_for_update=lock)
         if practitioner is None:
             raise NotFound("No practitioner with this id")
         return practitioner

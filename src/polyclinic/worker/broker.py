@@ -6,6 +6,7 @@ Redis when REDIS_URL is set. Without it, and only where workers run in the same 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -25,9 +26,17 @@ from polyclinic.worker.context import TenantContext
 from polyclinic.worker.jobs import JobResources, declare_jobs
 
 
-def registry_lookup(engine: Engine) -> Callable[[uuid.UUID], TenantInfo | None]:
+def registry_lookup(settings: Settings) -> Callable[[uuid.UUID], TenantInfo | None]:
+    """Looks clinics up for jobs; its engine is made on the first job, so processes that only
+    send jobs (web, scheduler) never open one."""
+    engines: list[Engine] = []
+    making = threading.Lock()
+
     def lookup(tenant_id: uuid.UUID) -> TenantInfo | None:
-        with engine.connect() as connection:
+        with making:
+            if not engines:
+                engines.append(create_sync_engine(settings, pool_size=2))
+        with engines[0].connect() as connection:
             row = connection.execute(TENANT_INFO_QUERY.where(Tenant.id == tenant_id)).first()
         return tenant_info(row)
 
@@ -44,8 +53,7 @@ def create_broker(settings: Settings, *, namespace: str | None = None) -> Broker
         broker = StubBroker()
     else:
         raise Unavailable("REDIS_URL is required for background jobs")
-    engine = create_sync_engine(settings, pool_size=2)
-    broker.add_middleware(TenantContext(registry_lookup(engine)))
+    broker.add_middleware(TenantContext(registry_lookup(settings)))
     # Before AsyncIO, so the resources close on the event loop before the loop stops.
     broker.add_middleware(JobResources(settings))
     broker.add_middleware(AsyncIO())
