@@ -18,7 +18,9 @@ from redis.asyncio import Redis
 
 import polyclinic.billing.models
 import polyclinic.identity.models
-import polyclinic.scheduling.models  # noqa: F401  (clinic tables)
+import polyclinic.payments.models
+import polyclinic.scheduling.models
+import polyclinic.worker.outbox  # noqa: F401  (clinic tables)
 from polyclinic.billing.controllers import (
     ClinicBillingController,
     ClinicSubscriptionController,
@@ -41,11 +43,13 @@ from polyclinic.identity.patients import PatientsController
 from polyclinic.identity.staff_controllers import InvitationsController, StaffController
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
+from polyclinic.payments.controllers import PaymentsController
 from polyclinic.platform.controllers import (
     ClinicDomainsController,
     ClinicsController,
     PlatformAuthController,
 )
+from polyclinic.scheduling.appointment_controllers import AppointmentsController, SlotsController
 from polyclinic.scheduling.controllers import (
     BookingPolicyController,
     PractitionersController,
@@ -96,6 +100,9 @@ def clinic_api() -> Router:
             ClinicSubscriptionController,
             PractitionersController,
             ServicesController,
+            SlotsController,
+            AppointmentsController,
+            PaymentsController,
             BookingPolicyController,
             OnboardingController,
         ],

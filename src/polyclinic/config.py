@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
     billing_suspend_after_days: Annotated[int, msgspec.Meta(ge=0)] = 14
+    payment_hold_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 15
+    platform_fee_basis_points: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 300
+    check_in_opens_minutes: Annotated[int, msgspec.Meta(ge=5, le=720)] = 60
     public_url_scheme: Annotated[str, msgspec.Meta(pattern="^https?$")] = "https"
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10

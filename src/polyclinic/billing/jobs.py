@@ -13,6 +13,7 @@ from polyclinic.billing.stripe_events import apply_pending
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session
+from polyclinic.payments.events import PaymentEvents
 from polyclinic.tenancy.resolver import broadcast_invalidation
 from polyclinic.worker.jobs import job, job_resources
 
@@ -29,7 +30,7 @@ async def apply_event(
     engine: AsyncEngine, redis: Redis | None, settings: Settings, event_id: str
 ) -> None:
     """Apply one stored event; a payment may put a suspended clinic back in good standing."""
-    if await apply_pending(engine, event_id):
+    if await apply_pending(engine, event_id, PaymentEvents(engine, settings)):
         await keep_standing(engine, redis, settings)
 
 
@@ -41,7 +42,7 @@ async def billing_housekeeping() -> None:
 
 async def housekeeping(engine: AsyncEngine, redis: Redis | None, settings: Settings) -> None:
     """Events a failed job left unapplied, ended periods, then each clinic's standing."""
-    applied = await apply_pending(engine)
+    applied = await apply_pending(engine, others=PaymentEvents(engine, settings))
     async with platform_session(engine) as session:
         rolled = await roll_periods(session, utcnow())
     await keep_standing(engine, redis, settings)

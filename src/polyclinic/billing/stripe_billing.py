@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-import stripe
-
 from polyclinic.billing.models import Plan, Subscription
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
-from polyclinic.errors import InvalidInput, UpstreamFailed
+from polyclinic.errors import InvalidInput
+from polyclinic.stripe_api import stripe_call, stripe_client
 from polyclinic.tenancy.context import TenantInfo
 
 
@@ -26,13 +25,7 @@ def stripe_billing(settings: Settings) -> StripeBilling | None:
 
 class StripeBilling:
     def __init__(self, settings: Settings, api_key: str) -> None:
-        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-        self.client = stripe.StripeClient(
-            api_key,
-            base_addresses=base,  # type: ignore[arg-type]
-            http_client=stripe.HTTPXClient(allow_sync_methods=False),
-            max_network_retries=2,
-        )
+        self.client = stripe_client(settings, api_key)
 
     async def ensure_customer(
         self, subscription: Subscription, clinic: TenantInfo, email: str
@@ -125,8 +118,4 @@ class StripeBilling:
 
     @staticmethod
     async def _call(request: Any) -> Any:
-        try:
-            return await request
-        except stripe.StripeError as exc:
-            detail = exc.user_message or "no answer"
-            raise UpstreamFailed(f"Stripe did not accept the request: {detail}") from None
+        return await stripe_call(request)

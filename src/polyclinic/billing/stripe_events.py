@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import stripe
 from sqlalchemy import select
@@ -86,7 +86,17 @@ async def store(session: AsyncSession, event: dict[str, Any]) -> bool:
     return stored is not None
 
 
-async def apply_pending(engine: AsyncEngine, event_id: str | None = None) -> int:
+class OtherEvents(Protocol):
+    """Events another domain applies (patient payments); it must be idempotent itself."""
+
+    kinds: frozenset[str]
+
+    async def __call__(self, kind: str, obj: dict[str, Any]) -> None: ...
+
+
+async def apply_pending(
+    engine: AsyncEngine, event_id: str | None = None, others: OtherEvents | None = None
+) -> int:
     """Apply stored events not applied yet (one, or all); returns how many were applied."""
     applied = 0
     async with platform_session(engine) as session:
@@ -96,7 +106,7 @@ async def apply_pending(engine: AsyncEngine, event_id: str | None = None) -> int
         pending = (await session.scalars(query.order_by(StripeEvent.created))).all()
         for one in pending:
             try:
-                applied += await _apply_one(session, one)
+                applied += await _apply_one(session, one, others)
             except Exception:
                 # One event that cannot be applied must not hold back the others; it stays
                 # pending for the next housekeeping, and the log says which it is.
@@ -105,13 +115,15 @@ async def apply_pending(engine: AsyncEngine, event_id: str | None = None) -> int
     return applied
 
 
-async def _apply_one(session: AsyncSession, event_id: str) -> bool:
+async def _apply_one(session: AsyncSession, event_id: str, others: OtherEvents | None) -> bool:
     event = await session.get(StripeEvent, event_id, with_for_update=True)
     if event is None or event.applied_at is not None:
         await session.rollback()
         return False
     if event.type in HANDLED:
         await _apply(session, event.type, event.created, event.payload["data"]["object"])
+    elif others is not None and event.type in others.kinds:
+        await others(event.type, event.payload["data"]["object"])
     event.applied_at = utcnow()
     await session.commit()
     return True

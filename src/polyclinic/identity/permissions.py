@@ -15,6 +15,7 @@ PUBLIC = frozenset({"public"})
 Permission = tuple[str, str]
 
 A = Role.CLINIC_ADMIN
+R, D, N, P = Role.RECEPTIONIST, Role.DOCTOR, Role.NURSE, Role.PATIENT
 STAFF = frozenset(role for role in Role if role != Role.PATIENT)
 
 MATRIX: dict[Permission, frozenset[str]] = {
@@ -45,11 +46,26 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("booking_policy", "read"): ALL_ROLES,
     ("booking_policy", "manage"): frozenset({A}),
     ("onboarding", "read"): frozenset({A}),
+    ("slots", "read"): ALL_ROLES,
+    ("appointments", "read"): ALL_ROLES,
+    ("appointments", "book"): frozenset({A, R, D, N, P}),
+    ("appointments", "reschedule"): frozenset({A, R, P}),
+    ("appointments", "cancel"): frozenset({A, R, D, N, P}),
+    ("appointments", "check_in"): frozenset({A, R, D, N}),
+    ("appointments", "self_check_in"): PUBLIC,
+    ("appointments", "treat"): frozenset({A, D, N}),
+    ("appointments", "no_show"): frozenset({A, R, D, N}),
+    ("payments", "read"): frozenset({A, Role.BILLING}),
+    ("payments", "manage"): frozenset({A}),
 }
 
 # Permissions that, for these roles, reach only the caller's own records.
 OWN_ONLY: dict[Permission, frozenset[str]] = {
     ("patients", "read"): frozenset({Role.PATIENT}),
+    ("appointments", "read"): frozenset({Role.PATIENT}),
+    ("appointments", "book"): frozenset({Role.PATIENT}),
+    ("appointments", "reschedule"): frozenset({Role.PATIENT}),
+    ("appointments", "cancel"): frozenset({Role.PATIENT}),
 }
 
 

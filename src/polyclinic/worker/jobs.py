@@ -21,7 +21,7 @@ from polyclinic.config import Settings
 from polyclinic.db.engine import create_app_engine
 
 # Modules whose jobs every broker gets; each registers its jobs with @job on import.
-TASK_MODULES: tuple[str, ...] = ("polyclinic.billing.jobs",)
+TASK_MODULES: tuple[str, ...] = ("polyclinic.billing.jobs", "polyclinic.scheduling.jobs")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ from polyclinic.worker.jobs import enqueue
 logger = logging.getLogger("polyclinic.worker")
 
 # (job, seconds between runs)
-PERIODIC: tuple[tuple[str, int], ...] = (("billing_housekeeping", 300),)
+PERIODIC: tuple[tuple[str, int], ...] = (
+    ("billing_housekeeping", 300),
+    ("scheduling_housekeeping", 60),
+)
 
 
 class Scheduler:

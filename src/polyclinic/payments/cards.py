@@ -1,0 +1,237 @@
+"""Patient card payments: the clinic's connected Stripe account, a PaymentIntent per card
+booking as a destination charge with the platform's fee, and settling what cancellations and
+expired holds leave open (cancelling unpaid intents, refunding paid ones).
+
+Stripe is never called while a booking's rows are locked: a booking commits its hold first,
+then asks Stripe; refunds and cancellations run after the change that causes them commits,
+and whatever a failed call leaves open stays marked for the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import stripe
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.config import Settings
+from polyclinic.errors import Conflict, FieldError, InvalidInput, Unavailable
+from polyclinic.payments.models import Payment, PaymentAccount, PaymentStatus
+from polyclinic.scheduling.journal import note_step
+from polyclinic.scheduling.models import Appointment, AppointmentStatus, Service
+from polyclinic.stripe_api import stripe_call, stripe_client
+from polyclinic.tenancy.context import TenantInfo
+
+logger = logging.getLogger("polyclinic.payments")
+
+
+class CardPayments:
+    def __init__(self, session: AsyncSession, clinic: TenantInfo, settings: Settings) -> None:
+        self.db = session
+        self.clinic = clinic
+        self.settings = settings
+
+    @property
+    def stripe(self) -> stripe.StripeClient:
+        if not self.settings.stripe_api_key:
+            raise Unavailable("Card payments are not configured here (STRIPE_API_KEY is not set)")
+        return stripe_client(self.settings, self.settings.stripe_api_key)
+
+    async def account(self) -> PaymentAccount | None:
+        return await self.db.get(PaymentAccount, 1)
+
+    async def connect(self, return_url: str) -> tuple[PaymentAccount, str]:
+        """The clinic's connected account (created once) and a link to its onboarding."""
+        account = await self.account()
+        if account is None:
+            created = await stripe_call(
+                self.stripe.v1.accounts.create_async(
+                    params={
+                        "type": "express",
+                        "metadata": {"tenant_id": str(self.clinic.id)},
+                        "business_profile": {"name": self.clinic.name},
+                        "capabilities": {
+                            "card_payments": {"requested": True},
+                            "transfers": {"requested": True},
+                        },
+                    },
+                    options={"idempotency_key": f"connect-{self.clinic.id}"},
+                )
+            )
+            account = PaymentAccount(
+                id=1, stripe_account_id=created.id, charges_enabled=created.charges_enabled
+            )
+            self.db.add(account)
+            await self.db.commit()
+        link = await stripe_call(
+            self.stripe.v1.account_links.create_async(
+                params={
+                    "account": account.stripe_account_id,
+                    "refresh_url": return_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        )
+        return account, str(link.url)
+
+    async def ready_account(self) -> PaymentAccount:
+        account = await self.account()
+        if account is None or not account.charges_enabled:
+            raise Conflict(
+                "This clinic does not take card payments yet; choose to pay in clinic",
+                [FieldError("paymentMethod", "card is not available at this clinic")],
+            )
+        return account
+
+    @staticmethod
+    def check_chargeable(service: Service) -> None:
+        if service.price_minor <= 0:
+            raise InvalidInput(
+                f"{service.name} is free: there is nothing to pay by card",
+                [FieldError("paymentMethod", "must be in_clinic for a free service")],
+            )
+
+    async def start(
+        self, appointment: Appointment, service: Service, account: PaymentAccount
+    ) -> tuple[Payment, str]:
+        """A PaymentIntent for a committed hold, and its payment row (not committed).
+        Returns the payment and the client secret the patient's browser needs."""
+        fee = service.price_minor * self.settings.platform_fee_basis_points // 10_000
+        intent = await stripe_call(
+            self.stripe.v1.payment_intents.create_async(
+                params={
+                    "amount": service.price_minor,
+                    "currency": service.currency.lower(),
+                    "application_fee_amount": fee,
+                    "transfer_data": {"destination": account.stripe_account_id},
+                    "automatic_payment_methods": {"enabled": True},
+                    "description": f"{service.name} at {self.clinic.name}",
+                    "metadata": {
+                        "tenant_id": str(self.clinic.id),
+                        "appointment_id": str(appointment.id),
+                    },
+                },
+                options={"idempotency_key": f"appointment-{appointment.id}"},
+            )
+        )
+        payment = Payment(
+            appointment_id=appointment.id,
+            stripe_payment_intent_id=intent.id,
+            amount_minor=service.price_minor,
+            currency=service.currency,
+            platform_fee_minor=fee,
+            status=PaymentStatus.PENDING,
+            refunded_minor=0,
+        )
+        self.db.add(payment)
+        return payment, str(intent.client_secret)
+
+    async def confirm_paid(self, intent: dict[str, object]) -> Payment | None:
+        """`payment_intent.succeeded`: the hold becomes a confirmed appointment, once. If the
+        hold had expired meanwhile, the money goes back."""
+        payment = await self.db.scalar(
+            select(Payment)
+            .where(Payment.stripe_payment_intent_id == intent["id"])
+            .with_for_update()
+        )
+        if payment is None or payment.status != PaymentStatus.PENDING:
+            return None  # unknown here, or applied before
+        appointment = await self.db.get_one(
+            Appointment, payment.appointment_id, with_for_update=True
+        )
+        if appointment.status == AppointmentStatus.PENDING_PAYMENT:
+            payment.status = PaymentStatus.SUCCEEDED
+            appointment.status = AppointmentStatus.CONFIRMED
+            appointment.hold_expires_at = None
+            note_step(self.db, appointment, "confirmed", AppointmentStatus.PENDING_PAYMENT, None)
+        else:
+            payment.status = PaymentStatus.REFUND_PENDING
+            logger.warning(
+                "clinic %s: payment %s arrived for appointment %s that is %s; refunding",
+                self.clinic.id,
+                intent["id"],
+                appointment.id,
+                appointment.status,
+            )
+        return payment
+
+    async def settle(self, payments: Sequence[Payment] | None = None) -> int:
+        """Cancel the intents of holds that ended unpaid and refund what must be refunded;
+        returns how many were settled. A failure leaves the payment open for the next sweep."""
+        if payments is None:
+            payments = await self._open()
+        settled = 0
+        for payment in payments:
+            try:
+                if payment.status == PaymentStatus.REFUND_PENDING:
+                    await self._refund(payment)
+                elif payment.status == PaymentStatus.PENDING:
+                    await self._cancel_intent(payment)
+                else:
+                    continue
+            except Exception:
+                logger.exception(
+                    "clinic %s: payment %s could not be settled yet",
+                    self.clinic.id,
+                    payment.stripe_payment_intent_id,
+                )
+                await self.db.rollback()
+                continue
+            await self.db.commit()
+            settled += 1
+        return settled
+
+    async def _open(self) -> Sequence[Payment]:
+        """Refunds due, and intents of holds that will never be paid."""
+        return (
+            await self.db.scalars(
+                select(Payment)
+                .join(Appointment, Appointment.id == Payment.appointment_id)
+                .where(
+                    (Payment.status == PaymentStatus.REFUND_PENDING)
+                    | (
+                        (Payment.status == PaymentStatus.PENDING)
+                        & (Appointment.status == AppointmentStatus.CANCELLED)
+                    )
+                )
+            )
+        ).all()
+
+    async def _refund(self, payment: Payment) -> None:
+        refund = await stripe_call(
+            self.stripe.v1.refunds.create_async(
+                params={
+                    "payment_intent": payment.stripe_payment_intent_id,
+                    "reverse_transfer": True,
+                    "refund_application_fee": True,
+                    "metadata": {"appointment_id": str(payment.appointment_id)},
+                },
+                options={"idempotency_key": f"refund-{payment.id}"},
+            )
+        )
+        payment.status = PaymentStatus.REFUNDED
+        payment.refunded_minor = int(refund.amount)
+        payment.stripe_refund_id = refund.id
+
+    async def _cancel_intent(self, payment: Payment) -> None:
+        appointment = await self.db.get_one(Appointment, payment.appointment_id)
+        if appointment.status != AppointmentStatus.CANCELLED:
+            return
+        intent = await stripe_call(
+            self.stripe.v1.payment_intents.retrieve_async(payment.stripe_payment_intent_id)
+        )
+        if intent.status == "succeeded":
+            payment.status = PaymentStatus.REFUND_PENDING  # paid at the last moment
+            await self._refund(payment)
+            return
+        if intent.status != "canceled":
+            await stripe_call(
+                self.stripe.v1.payment_intents.cancel_async(
+                    payment.stripe_payment_intent_id,
+                    params={"cancellation_reason": "abandoned"},
+                )
+            )
+        payment.status = PaymentStatus.CANCELED

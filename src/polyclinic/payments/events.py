@@ -1,0 +1,61 @@
+"""Stripe events about patient payments, received on the one Stripe webhook: a connected
+account became able to take cards, a PaymentIntent was paid. Each is applied in the clinic
+named by the metadata Polyclinic put on the object, and is idempotent by the state it finds."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from polyclinic.config import Settings
+from polyclinic.db.session import clinic_session, platform_session
+from polyclinic.payments.cards import CardPayments
+from polyclinic.payments.models import PaymentStatus
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.tenancy.models import Tenant
+from polyclinic.tenancy.resolver import tenant_info
+
+logger = logging.getLogger("polyclinic.payments")
+
+PAYMENT_EVENTS = frozenset({"account.updated", "payment_intent.succeeded"})
+
+
+class PaymentEvents:
+    """The handler the Stripe event applier calls for `PAYMENT_EVENTS`."""
+
+    kinds = PAYMENT_EVENTS
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    async def __call__(self, kind: str, obj: dict[str, Any]) -> None:
+        clinic = await self._clinic(obj)
+        if clinic is None:
+            logger.warning("stripe %s %s names no clinic of ours", kind, obj.get("id"))
+            return
+        async with clinic_session(self.engine, clinic) as session:
+            cards = CardPayments(session, clinic, self.settings)
+            if kind == "account.updated":
+                account = await cards.account()
+                if account is not None and account.stripe_account_id == obj["id"]:
+                    account.charges_enabled = bool(obj.get("charges_enabled"))
+                    await session.commit()
+                return
+            payment = await cards.confirm_paid(obj)
+            await session.commit()
+            if payment is not None and payment.status == PaymentStatus.REFUND_PENDING:
+                await cards.settle([payment])
+
+    async def _clinic(self, obj: dict[str, Any]) -> TenantInfo | None:
+        try:
+            tenant_id = uuid.UUID(str((obj.get("metadata") or {})["tenant_id"]))
+        except (KeyError, ValueError):
+            return None
+        async with platform_session(self.engine) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.id == tenant_id))
+        return tenant_info(tenant)

@@ -1,0 +1,373 @@
+"""Finding free times and booking them: one appointment or a recurring series.
+
+Nothing here decides whether two bookings collide: the exclusion constraint on
+`appointments` does, so of any number of concurrent requests for one time exactly one is
+written and the rest get 409. The quota unit is consumed in the same transaction, so a
+refused booking consumes nothing and a booking refused by the quota writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import psycopg.errors
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polyclinic.billing.quota import QuotaEngine
+from polyclinic.config import Settings
+from polyclinic.db.base import utcnow
+from polyclinic.errors import Conflict, FieldError, Forbidden, InvalidInput
+from polyclinic.identity.guards import Principal
+from polyclinic.identity.models import User
+from polyclinic.identity.roles import Role
+from polyclinic.payments.cards import CardPayments
+from polyclinic.scheduling.availability import Policies
+from polyclinic.scheduling.holds import expire_holds
+from polyclinic.scheduling.journal import note_step
+from polyclinic.scheduling.models import (
+    Appointment,
+    AppointmentSeries,
+    AppointmentStatus,
+    BookingPolicy,
+    Practitioner,
+    Service,
+    ServicePractitioner,
+)
+from polyclinic.scheduling.slots import (
+    Slot,
+    Window,
+    busy_periods,
+    free_slots,
+    local_range,
+    practitioner_periods,
+    start_times,
+)
+from polyclinic.tenancy.context import TenantInfo
+
+# Longest buffers a service can have: how far around a range other bookings can matter.
+BUFFER_REACH = datetime.timedelta(minutes=120)
+IN_CLINIC, CARD = "in_clinic", "card"
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    practitioner_id: uuid.UUID
+    service_id: uuid.UUID
+    starts_at: datetime.datetime
+    patient_id: uuid.UUID | None
+    payment_method: str
+    notes: str = ""
+    parent_id: uuid.UUID | None = None
+
+
+class Desk:
+    """Booking for one clinic, on behalf of one signed-in user."""
+
+    def __init__(
+        self, session: AsyncSession, clinic: TenantInfo, settings: Settings, actor: Principal
+    ) -> None:
+        self.db = session
+        self.clinic = clinic
+        self.settings = settings
+        self.actor = actor
+        self.zone = ZoneInfo(clinic.timezone)
+        self.quota = QuotaEngine(session, clinic.id, settings.past_due_grace_days)
+
+    @property
+    def by_patient(self) -> bool:
+        return self.actor.role == Role.PATIENT
+
+    async def slots(
+        self,
+        practitioner_id: uuid.UUID,
+        service_id: uuid.UUID,
+        first: datetime.date,
+        last: datetime.date,
+    ) -> list[Slot]:
+        local_range(first, last)
+        practitioner, service = await self.bookable(practitioner_id, service_id)
+        policy = await Policies(self.db).get()
+        now = utcnow()
+        periods = await practitioner_periods(self.db, practitioner.id, self.zone, first, last)
+        if not periods:
+            return []
+        busy = await busy_periods(
+            self.db,
+            practitioner.id,
+            periods[0][0] - BUFFER_REACH,
+            periods[-1][1] + BUFFER_REACH,
+            now,
+        )
+        step = datetime.timedelta(minutes=policy.slot_granularity_minutes)
+        return free_slots(periods, busy, service, step, self.window(policy, now))
+
+    def window(self, policy: BookingPolicy, now: datetime.datetime) -> Window:
+        # Staff may fill a gap at short notice; patients keep to the clinic's notice.
+        return Window.of(policy, now, notice=self.by_patient)
+
+    async def book(self, request: BookingRequest) -> tuple[Appointment, str | None]:
+        """Book and commit. In clinic: confirmed at once. By card: the slot is held, then a
+        PaymentIntent is made; the payment webhook confirms. Returns the appointment and,
+        for a card, the client secret the patient's browser pays with."""
+        patient_id = await self.patient_for(request.patient_id)
+        practitioner, service = await self.bookable(request.practitioner_id, request.service_id)
+        await self.check_start(practitioner, service, request.starts_at, "startsAt")
+        if request.parent_id is not None:
+            await self._check_parent(request.parent_id, patient_id)
+        cards = CardPayments(self.db, self.clinic, self.settings)
+        account = None
+        if request.payment_method == CARD:
+            cards.check_chargeable(service)
+            account = await cards.ready_account()
+        appointment = self._appointment(practitioner, service, patient_id, request)
+        await self._write([appointment])
+        await self.db.commit()
+        if account is None:
+            return appointment, None
+        try:
+            _, client_secret = await cards.start(appointment, service, account)
+        except Exception:
+            await self._withdraw(appointment)
+            raise
+        note_step(self.db, appointment, "booked", None, self.actor.user_id)
+        await self.db.commit()
+        return appointment, client_secret
+
+    async def _withdraw(self, appointment: Appointment) -> None:
+        """Take back a hold whose payment could not be started: no row, no unit used."""
+        await self.db.rollback()
+        await self.quota.release(appointment.id)
+        await self.db.execute(delete(Appointment).where(Appointment.id == appointment.id))
+        await self.db.commit()
+
+    async def book_series(
+        self, request: BookingRequest, every_days: int, occurrences: int
+    ) -> tuple[AppointmentSeries, list[Appointment]]:
+        """All occurrences or none: each must be free and within hours."""
+        if request.payment_method != IN_CLINIC:
+            raise InvalidInput(
+                "A series is paid in clinic",
+                [FieldError("paymentMethod", "must be in_clinic for a series")],
+            )
+        patient_id = await self.patient_for(request.patient_id)
+        practitioner, service = await self.bookable(request.practitioner_id, request.service_id)
+        starts = self.repeat(request.starts_at, every_days, occurrences)
+        for index, starts_at in enumerate(starts):
+            await self.check_start(practitioner, service, starts_at, f"occurrences[{index}]")
+        await self._check_free(practitioner, service, starts)
+        series = AppointmentSeries(
+            id=uuid.uuid4(), every_days=every_days, occurrences=occurrences, created_at=utcnow()
+        )
+        self.db.add(series)
+        appointments = []
+        for index, starts_at in enumerate(starts):
+            one = self._appointment(
+                practitioner,
+                service,
+                patient_id,
+                BookingRequest(
+                    request.practitioner_id,
+                    request.service_id,
+                    starts_at,
+                    patient_id,
+                    IN_CLINIC,
+                    request.notes,
+                ),
+            )
+            one.series_id, one.series_index = series.id, index
+            appointments.append(one)
+        await self._write(appointments)
+        await self.db.commit()
+        return series, appointments
+
+    def repeat(
+        self, first: datetime.datetime, every_days: int, occurrences: int
+    ) -> list[datetime.datetime]:
+        """Occurrences at the same wall-clock time in the clinic's zone (so 09:00 stays 09:00
+        across a change of clocks)."""
+        local = first.astimezone(self.zone).replace(tzinfo=None)
+        return [
+            (local + datetime.timedelta(days=every_days * k))
+            .replace(tzinfo=self.zone)
+            .astimezone(datetime.UTC)
+            for k in range(occurrences)
+        ]
+
+    async def patient_for(self, patient_id: uuid.UUID | None) -> uuid.UUID:
+        if self.by_patient:
+            if patient_id is not None and patient_id != self.actor.user_id:
+                raise Forbidden("A patient can book only for themself")
+            return self.actor.user_id
+        if patient_id is None:
+            raise InvalidInput(
+                "Staff book for a patient: say which",
+                [FieldError("patientId", "is required when staff book")],
+            )
+        user = await self.db.get(User, patient_id)
+        if user is None or user.role != Role.PATIENT or not user.is_active:
+            raise InvalidInput(
+                "No active patient with this id", [FieldError("patientId", "is not a patient")]
+            )
+        return patient_id
+
+    async def bookable(
+        self, practitioner_id: uuid.UUID, service_id: uuid.UUID
+    ) -> tuple[Practitioner, Service]:
+        practitioner = await self.db.get(Practitioner, practitioner_id)
+        if practitioner is None:
+            raise InvalidInput(
+                "No practitioner with this id", [FieldError("practitionerId", "does not exist")]
+            )
+        if practitioner.verified_at is None or not practitioner.is_active:
+            raise InvalidInput(
+                "This practitioner cannot be booked (not verified or not active)",
+                [FieldError("practitionerId", "is not bookable")],
+            )
+        service = await self.db.get(Service, service_id)
+        if service is None or not service.is_active:
+            raise InvalidInput(
+                "No active service with this id", [FieldError("serviceId", "does not exist")]
+            )
+        offered = await self.db.get(ServicePractitioner, (service_id, practitioner_id))
+        if offered is None:
+            raise InvalidInput(
+                f"{practitioner.display_name} does not offer {service.name}",
+                [FieldError("serviceId", "is not offered by this practitioner")],
+            )
+        return practitioner, service
+
+    async def check_start(
+        self,
+        practitioner: Practitioner,
+        service: Service,
+        starts_at: datetime.datetime,
+        field: str,
+    ) -> None:
+        """The start is in the future, inside the policy's window, within the practitioner's
+        hours and on a slot boundary. Whether it is free, the database says on insert."""
+        if starts_at.tzinfo is None:
+            raise InvalidInput(
+                "Give times with their UTC offset", [FieldError(field, "has no UTC offset")]
+            )
+        now = utcnow()
+        if starts_at <= now:
+            raise InvalidInput("That time has passed", [FieldError(field, "is in the past")])
+        policy = await Policies(self.db).get()
+        window = self.window(policy, now)
+        if starts_at < window.earliest:
+            raise InvalidInput(
+                f"Appointments are booked at least {policy.min_notice_minutes} minutes ahead",
+                [FieldError(field, "is too soon")],
+            )
+        if starts_at > window.latest:
+            raise InvalidInput(
+                f"Appointments are booked at most {policy.horizon_days} days ahead",
+                [FieldError(field, "is too far ahead")],
+            )
+        day = starts_at.astimezone(self.zone).date()
+        periods = await practitioner_periods(self.db, practitioner.id, self.zone, day, day)
+        length = datetime.timedelta(minutes=service.duration_minutes)
+        step = datetime.timedelta(minutes=policy.slot_granularity_minutes)
+        if starts_at not in set(start_times(periods, length, step)):
+            raise InvalidInput(
+                "That time is outside the practitioner's hours or not a slot start",
+                [FieldError(field, "is not a bookable start time")],
+            )
+
+    async def _check_parent(self, parent_id: uuid.UUID, patient_id: uuid.UUID) -> None:
+        parent = await self.db.get(Appointment, parent_id)
+        if parent is None or parent.patient_id != patient_id:
+            raise InvalidInput(
+                "A follow-up links to an earlier appointment of the same patient",
+                [FieldError("parentId", "is not an appointment of this patient")],
+            )
+
+    async def _check_free(
+        self, practitioner: Practitioner, service: Service, starts: Sequence[datetime.datetime]
+    ) -> None:
+        """Name the first occurrence that meets another booking (the constraint still has
+        the last word for bookings made meanwhile)."""
+        length = datetime.timedelta(minutes=service.duration_minutes)
+        before = datetime.timedelta(minutes=service.buffer_before_minutes)
+        after = datetime.timedelta(minutes=service.buffer_after_minutes)
+        busy = await busy_periods(
+            self.db,
+            practitioner.id,
+            starts[0] - BUFFER_REACH,
+            starts[-1] + length + BUFFER_REACH,
+            utcnow(),
+        )
+        for index, at in enumerate(starts):
+            if any(b0 < at + length + after and at - before < b1 for b0, b1 in busy):
+                local = at.astimezone(self.zone)
+                raise Conflict(
+                    f"Occurrence {index + 1} ({local:%Y-%m-%d %H:%M}) meets another booking; "
+                    "nothing was booked",
+                    [FieldError(f"occurrences[{index}]", "is taken")],
+                )
+
+    def _appointment(
+        self,
+        practitioner: Practitioner,
+        service: Service,
+        patient_id: uuid.UUID,
+        request: BookingRequest,
+    ) -> Appointment:
+        length = datetime.timedelta(minutes=service.duration_minutes)
+        card = request.payment_method == CARD
+        hold = datetime.timedelta(minutes=self.settings.payment_hold_minutes)
+        return Appointment(
+            id=uuid.uuid4(),
+            practitioner_id=practitioner.id,
+            practitioner_lane=practitioner.lane,
+            service_id=service.id,
+            patient_id=patient_id,
+            starts_at=request.starts_at,
+            ends_at=request.starts_at + length,
+            blocked_from=request.starts_at
+            - datetime.timedelta(minutes=service.buffer_before_minutes),
+            blocked_until=request.starts_at
+            + length
+            + datetime.timedelta(minutes=service.buffer_after_minutes),
+            status=AppointmentStatus.PENDING_PAYMENT if card else AppointmentStatus.CONFIRMED,
+            payment_method=request.payment_method,
+            hold_expires_at=utcnow() + hold if card else None,
+            notes=request.notes,
+            parent_id=request.parent_id,
+            booked_by=self.actor.user_id,
+        )
+
+    async def _write(self, appointments: Sequence[Appointment]) -> None:
+        await expire_holds(self.db, self.quota, utcnow(), appointments[0].practitioner_id)
+        self.db.add_all(appointments)
+        await flush_or_taken(self.db)
+        for appointment in appointments:
+            await self.quota.consume(appointment.id)
+            if appointment.status == AppointmentStatus.CONFIRMED:
+                note_step(self.db, appointment, "booked", None, self.actor.user_id)
+                note_step(
+                    self.db,
+                    appointment,
+                    "confirmed",
+                    AppointmentStatus.CONFIRMED,
+                    self.actor.user_id,
+                )
+
+
+async def flush_or_taken(session: AsyncSession) -> None:
+    """Flush; a clash with another booking's time becomes 409."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if isinstance(exc.orig, psycopg.errors.ExclusionViolation):
+            raise Conflict(
+                "This time is no longer free: another booking holds it; choose another slot",
+                [FieldError("startsAt", "is taken")],
+            ) from None
+        raise

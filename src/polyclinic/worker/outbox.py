@@ -1,0 +1,44 @@
+"""The clinic's outbox: events written in the same transaction as the change that causes
+them, for messaging to relay after commit (so a broker outage loses nothing)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Index, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from polyclinic.db.base import TenantBase, UUIDKey, utcnow
+
+
+class OutboxEvent(UUIDKey, TenantBase):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unrelayed", "created_at", postgresql_where=text("relayed_at IS NULL")),
+    )
+
+    kind: Mapped[str] = mapped_column(String(60))
+    subject_id: Mapped[uuid.UUID | None] = mapped_column()
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    relayed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+def record(
+    session: AsyncSession, kind: str, subject_id: uuid.UUID | None, payload: dict[str, Any]
+) -> None:
+    """Add an event to the caller's transaction."""
+    session.add(
+        OutboxEvent(
+            id=uuid.uuid4(),
+            kind=kind,
+            subject_id=subject_id,
+            payload=payload,
+            created_at=utcnow(),
+        )
+    )
