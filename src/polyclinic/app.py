@@ -55,6 +55,7 @@ from polyclinic.scheduling.controllers import (
     PractitionersController,
     ServicesController,
 )
+from polyclinic.scheduling.location_controllers import LocationsController
 from polyclinic.tenancy.middleware import TenancyMiddleware
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.caller import client_ip
@@ -100,6 +101,7 @@ def clinic_api() -> Router:
             ClinicSubscriptionController,
             PractitionersController,
             ServicesController,
+            LocationsController,
             SlotsController,
             AppointmentsController,
             PaymentsController,

@@ -1,10 +1,12 @@
-"""Appointments: bookings with their history, recurring series, card payments and the
-clinic's connected Stripe account, and the outbox that carries events to messaging.
+"""Appointments: locations (rooms or sites) with their hours, bookings with their history,
+recurring series, card payments and the clinic's connected Stripe account, and the outbox
+that carries events to messaging.
 
-Double booking is refused by an exclusion constraint over each practitioner's blocked time
-(buffers included). The practitioner is matched through a numbered lane (`int4range` on an
-identity column) rather than `uuid WITH =`, which would need the btree_gist extension; that
-keeps the schema buildable on any PostgreSQL, the embedded one included.
+Double booking is refused by exclusion constraints over each practitioner's, and each
+location's, blocked time (buffers included). Practitioners and locations are matched through
+a numbered lane (`int4range` on an identity column) rather than `uuid WITH =`, which would
+need the btree_gist extension; that keeps the schema buildable on any PostgreSQL, the
+embedded one included.
 
 Revision ID: t0004
 Revises: t0003
@@ -34,6 +36,40 @@ def upgrade() -> None:
     op.add_column("practitioners", sa.Column("lane", sa.Integer(), sa.Identity(), nullable=False))
     op.create_unique_constraint(op.f("uq_practitioners_id_lane"), "practitioners", ["id", "lane"])
     op.create_table(
+        "locations",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("name", sa.String(120), nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("address", sa.String(500), nullable=True),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("lane", sa.Integer(), sa.Identity(), nullable=False),
+        _ts("created_at"),
+        _ts("updated_at"),
+        sa.UniqueConstraint("name", name=op.f("uq_locations_name")),
+        sa.UniqueConstraint("id", "lane", name=op.f("uq_locations_id_lane")),
+        sa.CheckConstraint("kind IN ('room', 'site')", name=op.f("ck_locations_kind")),
+    )
+    op.create_table(
+        "location_hours",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column(
+            "location_id",
+            sa.Uuid(),
+            sa.ForeignKey("locations.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("weekday", sa.SmallInteger(), nullable=False),
+        sa.Column("starts", sa.Time(), nullable=False),
+        sa.Column("ends", sa.Time(), nullable=False),
+        sa.CheckConstraint("weekday BETWEEN 0 AND 6", name=op.f("ck_location_hours_weekday")),
+        sa.CheckConstraint("starts < ends", name=op.f("ck_location_hours_starts_before_ends")),
+    )
+    op.create_index(op.f("ix_location_hours_location_id"), "location_hours", ["location_id"])
+    op.add_column(
+        "services",
+        sa.Column("location_id", sa.Uuid(), sa.ForeignKey("locations.id"), nullable=True),
+    )
+    op.create_table(
         "appointment_series",
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("every_days", sa.Integer(), nullable=False),
@@ -51,6 +87,8 @@ def upgrade() -> None:
         sa.Column("practitioner_lane", sa.Integer(), nullable=False),
         sa.Column("service_id", sa.Uuid(), sa.ForeignKey("services.id"), nullable=False),
         sa.Column("patient_id", sa.Uuid(), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("location_id", sa.Uuid(), nullable=True),
+        sa.Column("location_lane", sa.Integer(), nullable=True),
         _ts("starts_at"),
         _ts("ends_at"),
         _ts("blocked_from"),
@@ -71,6 +109,11 @@ def upgrade() -> None:
             ["practitioner_id", "practitioner_lane"],
             ["practitioners.id", "practitioners.lane"],
             name=op.f("fk_appointments_practitioner_id_practitioners"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["location_id", "location_lane"],
+            ["locations.id", "locations.lane"],
+            name=op.f("fk_appointments_location_id_locations"),
         ),
         sa.CheckConstraint(
             "status IN ('pending_payment', 'confirmed', 'checked_in', 'in_progress',"
@@ -94,6 +137,13 @@ def upgrade() -> None:
             where=sa.text(HOLDS_TIME),
             using="gist",
             name=op.f("ex_appointments_no_double_booking"),
+        ),
+        postgresql.ExcludeConstraint(
+            (sa.text("int4range(location_lane, location_lane, '[]')"), "&&"),
+            (sa.text("tstzrange(blocked_from, blocked_until)"), "&&"),
+            where=sa.text(f"location_lane IS NOT NULL AND {HOLDS_TIME}"),
+            using="gist",
+            name=op.f("ex_appointments_no_double_booked_location"),
         ),
     )
     op.create_index(
@@ -199,5 +249,8 @@ def downgrade() -> None:
         "appointment_series",
     ):
         op.drop_table(table)
+    op.drop_column("services", "location_id")
+    op.drop_table("location_hours")
+    op.drop_table("locations")
     op.drop_constraint(op.f("uq_practitioners_id_lane"), "practitioners")
     op.drop_column("practitioners", "lane")

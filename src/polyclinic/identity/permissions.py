@@ -46,6 +46,8 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("booking_policy", "read"): ALL_ROLES,
     ("booking_policy", "manage"): frozenset({A}),
     ("onboarding", "read"): frozenset({A}),
+    ("locations", "read"): ALL_ROLES,
+    ("locations", "manage"): frozenset({A}),
     ("slots", "read"): ALL_ROLES,
     ("appointments", "read"): ALL_ROLES,
     ("appointments", "book"): frozenset({A, R, D, N, P}),

@@ -35,6 +35,7 @@ from polyclinic.scheduling.models import (
     AppointmentSeries,
     AppointmentStatus,
     BookingPolicy,
+    Location,
     Practitioner,
     Service,
     ServicePractitioner,
@@ -42,10 +43,10 @@ from polyclinic.scheduling.models import (
 from polyclinic.scheduling.slots import (
     Slot,
     Window,
+    bookable_periods,
     busy_periods,
     free_slots,
     local_range,
-    practitioner_periods,
     start_times,
 )
 from polyclinic.tenancy.context import TenantInfo
@@ -94,7 +95,7 @@ class Desk:
         practitioner, service = await self.bookable(practitioner_id, service_id)
         policy = await Policies(self.db).get()
         now = utcnow()
-        periods = await practitioner_periods(self.db, practitioner.id, self.zone, first, last)
+        periods = await bookable_periods(self.db, practitioner, service, self.zone, first, last)
         if not periods:
             return []
         busy = await busy_periods(
@@ -103,6 +104,7 @@ class Desk:
             periods[0][0] - BUFFER_REACH,
             periods[-1][1] + BUFFER_REACH,
             now,
+            service.location_id,
         )
         step = datetime.timedelta(minutes=policy.slot_granularity_minutes)
         return free_slots(periods, busy, service, step, self.window(policy, now))
@@ -125,7 +127,8 @@ class Desk:
         if request.payment_method == CARD:
             cards.check_chargeable(service)
             account = await cards.ready_account()
-        appointment = self._appointment(practitioner, service, patient_id, request)
+        location_lane = await self._location_lane(service)
+        appointment = self._appointment(practitioner, service, location_lane, patient_id, request)
         await self._write([appointment])
         await self.db.commit()
         if account is None:
@@ -161,6 +164,7 @@ class Desk:
         for index, starts_at in enumerate(starts):
             await self.check_start(practitioner, service, starts_at, f"occurrences[{index}]")
         await self._check_free(practitioner, service, starts)
+        location_lane = await self._location_lane(service)
         series = AppointmentSeries(
             id=uuid.uuid4(), every_days=every_days, occurrences=occurrences, created_at=utcnow()
         )
@@ -170,6 +174,7 @@ class Desk:
             one = self._appointment(
                 practitioner,
                 service,
+                location_lane,
                 patient_id,
                 BookingRequest(
                     request.practitioner_id,
@@ -271,7 +276,7 @@ class Desk:
                 [FieldError(field, "is too far ahead")],
             )
         day = starts_at.astimezone(self.zone).date()
-        periods = await practitioner_periods(self.db, practitioner.id, self.zone, day, day)
+        periods = await bookable_periods(self.db, practitioner, service, self.zone, day, day)
         length = datetime.timedelta(minutes=service.duration_minutes)
         step = datetime.timedelta(minutes=policy.slot_granularity_minutes)
         if starts_at not in set(start_times(periods, length, step)):
@@ -302,6 +307,7 @@ class Desk:
             starts[0] - BUFFER_REACH,
             starts[-1] + length + BUFFER_REACH,
             utcnow(),
+            service.location_id,
         )
         for index, at in enumerate(starts):
             if any(b0 < at + length + after and at - before < b1 for b0, b1 in busy):
@@ -312,10 +318,22 @@ class Desk:
                     [FieldError(f"occurrences[{index}]", "is taken")],
                 )
 
+    async def _location_lane(self, service: Service) -> int | None:
+        if service.location_id is None:
+            return None
+        location = await self.db.get_one(Location, service.location_id)
+        if not location.is_active:
+            raise InvalidInput(
+                f"{service.name} takes place at {location.name}, which is closed",
+                [FieldError("serviceId", "is at a closed location")],
+            )
+        return location.lane
+
     def _appointment(
         self,
         practitioner: Practitioner,
         service: Service,
+        location_lane: int | None,
         patient_id: uuid.UUID,
         request: BookingRequest,
     ) -> Appointment:
@@ -326,6 +344,8 @@ class Desk:
             id=uuid.uuid4(),
             practitioner_id=practitioner.id,
             practitioner_lane=practitioner.lane,
+            location_id=service.location_id,
+            location_lane=location_lane,
             service_id=service.id,
             patient_id=patient_id,
             starts_at=request.starts_at,

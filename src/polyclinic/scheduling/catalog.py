@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
-from polyclinic.scheduling.models import Practitioner, Service, ServicePractitioner
+from polyclinic.scheduling.models import Location, Practitioner, Service, ServicePractitioner
 
 
 class ServiceRepository(SQLAlchemyAsyncRepository[Service]):
@@ -44,6 +44,7 @@ class Catalog:
     async def create(
         self, values: dict[str, Any], practitioner_ids: Sequence[uuid.UUID]
     ) -> tuple[Service, list[uuid.UUID]]:
+        await self._check_location(values.get("location_id"))
         service = Service(id=uuid.uuid4(), is_active=True, **values)
         self.db.add(service)
         await self._flush_unique_name()
@@ -58,6 +59,7 @@ class Catalog:
         practitioner_ids: Sequence[uuid.UUID] | None,
     ) -> tuple[Service, list[uuid.UUID]]:
         service, offered = await self.get(service_id)
+        await self._check_location(values.get("location_id"))
         for name, value in values.items():
             setattr(service, name, value)
         await self._flush_unique_name()
@@ -69,6 +71,12 @@ class Catalog:
             offered = list(practitioner_ids)
         await self.db.commit()
         return service, offered
+
+    async def _check_location(self, location_id: uuid.UUID | None) -> None:
+        if location_id is not None and await self.db.get(Location, location_id) is None:
+            raise InvalidInput(
+                "No location with this id", [FieldError("locationId", "does not exist")]
+            )
 
     async def _flush_unique_name(self) -> None:
         try:

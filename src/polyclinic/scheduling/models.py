@@ -48,6 +48,40 @@ class Practitioner(UUIDKey, Timestamps, TenantBase):
     lane: Mapped[int] = mapped_column(Integer, Identity())
 
 
+class Location(UUIDKey, Timestamps, TenantBase):
+    """A room or a site where services take place; with hours of its own, and never
+    holding two appointments at once."""
+
+    __tablename__ = "locations"
+    __table_args__ = (
+        UniqueConstraint("id", "lane", name="uq_locations_id_lane"),
+        CheckConstraint("kind IN ('room', 'site')", name="kind"),
+    )
+
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str | None] = mapped_column(String(500))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    lane: Mapped[int] = mapped_column(Integer, Identity())
+
+
+class LocationHours(UUIDKey, TenantBase):
+    """When a location is open, per weekday (0 = Monday)."""
+
+    __tablename__ = "location_hours"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("starts < ends", name="starts_before_ends"),
+    )
+
+    location_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("locations.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    starts: Mapped[datetime.time] = mapped_column(Time)
+    ends: Mapped[datetime.time] = mapped_column(Time)
+
+
 class Service(UUIDKey, Timestamps, TenantBase):
     """An appointment type."""
 
@@ -70,6 +104,8 @@ class Service(UUIDKey, Timestamps, TenantBase):
     buffer_before_minutes: Mapped[int] = mapped_column(Integer, default=0)
     buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the service takes place, when it needs a particular room or site.
+    location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
 
 
 class ServicePractitioner(TenantBase):
@@ -191,6 +227,11 @@ class Appointment(UUIDKey, Timestamps, TenantBase):
             ["practitioners.id", "practitioners.lane"],
             name="fk_appointments_practitioner_id_practitioners",
         ),
+        ForeignKeyConstraint(
+            ["location_id", "location_lane"],
+            ["locations.id", "locations.lane"],
+            name="fk_appointments_location_id_locations",
+        ),
         CheckConstraint(
             "status IN ('pending_payment', 'confirmed', 'checked_in', 'in_progress',"
             " 'completed', 'cancelled', 'no_show')",
@@ -212,6 +253,13 @@ class Appointment(UUIDKey, Timestamps, TenantBase):
             using="gist",
             name="ex_appointments_no_double_booking",
         ),
+        ExcludeConstraint(
+            (text("int4range(location_lane, location_lane, '[]')"), "&&"),
+            (text("tstzrange(blocked_from, blocked_until)"), "&&"),
+            where=text(f"location_lane IS NOT NULL AND {_HOLDS_TIME_SQL}"),
+            using="gist",
+            name="ex_appointments_no_double_booked_location",
+        ),
         Index("ix_appointments_practitioner_id_starts_at", "practitioner_id", "starts_at"),
         Index("ix_appointments_patient_id_starts_at", "patient_id", "starts_at"),
         Index(
@@ -225,6 +273,8 @@ class Appointment(UUIDKey, Timestamps, TenantBase):
     practitioner_lane: Mapped[int] = mapped_column(Integer)
     service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    location_id: Mapped[uuid.UUID | None] = mapped_column()
+    location_lane: Mapped[int | None] = mapped_column(Integer)
     starts_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     ends_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     blocked_from: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))

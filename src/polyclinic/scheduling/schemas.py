@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import msgspec
@@ -11,6 +12,8 @@ import msgspec
 from polyclinic.scheduling.models import (
     AvailabilityException,
     BookingPolicy,
+    Location,
+    LocationHours,
     Practitioner,
     Service,
     WeeklyHours,
@@ -85,6 +88,9 @@ class ServiceCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     buffer_before_minutes: Minutes = 0
     buffer_after_minutes: Minutes = 0
     practitioner_ids: list[uuid.UUID] = msgspec.field(default_factory=list)
+    location_id: Annotated[
+        uuid.UUID | None, msgspec.Meta(description="The room or site it needs, if any")
+    ] = None
 
 
 class ServiceUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -97,6 +103,7 @@ class ServiceUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     buffer_after_minutes: Minutes | Unset = UNSET
     is_active: bool | Unset = UNSET
     practitioner_ids: list[uuid.UUID] | Unset = UNSET
+    location_id: uuid.UUID | Unset | None = UNSET
 
 
 class ServiceOut(msgspec.Struct, rename="camel"):
@@ -110,6 +117,7 @@ class ServiceOut(msgspec.Struct, rename="camel"):
     buffer_after_minutes: int
     is_active: bool
     practitioner_ids: list[uuid.UUID]
+    location_id: uuid.UUID | None
 
 
 def service_out(service: Service, practitioner_ids: list[uuid.UUID]) -> ServiceOut:
@@ -124,6 +132,7 @@ def service_out(service: Service, practitioner_ids: list[uuid.UUID]) -> ServiceO
         buffer_after_minutes=service.buffer_after_minutes,
         is_active=service.is_active,
         practitioner_ids=sorted(practitioner_ids),
+        location_id=service.location_id,
     )
 
 
@@ -137,7 +146,7 @@ class WeeklyHoursIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     hours: Annotated[list[HoursInterval], msgspec.Meta(max_length=70)]
 
 
-def hours_out(rows: list[WeeklyHours]) -> list[HoursInterval]:
+def hours_out(rows: Sequence[WeeklyHours | LocationHours]) -> list[HoursInterval]:
     return [
         HoursInterval(
             weekday=h.weekday, starts=h.starts.strftime("%H:%M"), ends=h.ends.strftime("%H:%M")
@@ -194,4 +203,35 @@ def policy_out(p: BookingPolicy) -> PolicyOut:
         horizon_days=p.horizon_days,
         cancellation_notice_hours=p.cancellation_notice_hours,
         slot_granularity_minutes=p.slot_granularity_minutes,
+    )
+
+
+class LocationCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    name: ServiceName
+    kind: Literal["room", "site"]
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class LocationUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    name: ServiceName | Unset = UNSET
+    kind: Literal["room", "site"] | Unset = UNSET
+    address: Annotated[str, msgspec.Meta(max_length=500)] | Unset | None = UNSET
+    is_active: bool | Unset = UNSET
+
+
+class LocationOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    name: str
+    kind: str
+    address: str | None
+    is_active: bool
+
+
+def location_out(location: Location) -> LocationOut:
+    return LocationOut(
+        id=location.id,
+        name=location.name,
+        kind=location.kind,
+        address=location.address,
+        is_active=location.is_active,
     )

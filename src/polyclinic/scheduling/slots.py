@@ -14,6 +14,7 @@ import datetime
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
@@ -26,6 +27,8 @@ from polyclinic.scheduling.models import (
     AppointmentStatus,
     AvailabilityException,
     BookingPolicy,
+    LocationHours,
+    Practitioner,
     Service,
     WeeklyHours,
 )
@@ -33,6 +36,12 @@ from polyclinic.scheduling.models import (
 MAX_RANGE_DAYS = 62
 Period = tuple[datetime.datetime, datetime.datetime]
 Minutes = tuple[int, int]
+
+
+class Hours(Protocol):
+    weekday: int
+    starts: datetime.time
+    ends: datetime.time
 
 
 @dataclass(frozen=True)
@@ -90,10 +99,10 @@ def working_periods(
     zone: ZoneInfo,
     first: datetime.date,
     last: datetime.date,
-    weekly: Sequence[WeeklyHours],
+    weekly: Sequence[Hours],
     exceptions: Sequence[AvailabilityException],
 ) -> list[Period]:
-    """The practitioner's working time from `first` to `last` (local dates), in UTC."""
+    """Working (or opening) time from `first` to `last` (local dates), in UTC."""
     periods: list[Period] = []
     day = first
     while day <= last:
@@ -113,6 +122,22 @@ def working_periods(
         )
         day += datetime.timedelta(days=1)
     return periods
+
+
+def intersect(first: Sequence[Period], second: Sequence[Period]) -> list[Period]:
+    """Where both sorted lists of periods overlap."""
+    both = []
+    i = j = 0
+    while i < len(first) and j < len(second):
+        start = max(first[i][0], second[j][0])
+        end = min(first[i][1], second[j][1])
+        if start < end:
+            both.append((start, end))
+        if first[i][1] < second[j][1]:
+            i += 1
+        else:
+            j += 1
+    return both
 
 
 def start_times(
@@ -171,6 +196,26 @@ def local_range(first: datetime.date, last: datetime.date) -> None:
         )
 
 
+async def bookable_periods(
+    session: AsyncSession,
+    practitioner: Practitioner,
+    service: Service,
+    zone: ZoneInfo,
+    first: datetime.date,
+    last: datetime.date,
+) -> list[Period]:
+    """When the practitioner works, and the service's location (if it has one) is open."""
+    periods = await practitioner_periods(session, practitioner.id, zone, first, last)
+    if service.location_id is None or not periods:
+        return periods
+    opening = (
+        await session.scalars(
+            select(LocationHours).where(LocationHours.location_id == service.location_id)
+        )
+    ).all()
+    return intersect(periods, working_periods(zone, first, last, opening, []))
+
+
 async def practitioner_periods(
     session: AsyncSession,
     practitioner_id: uuid.UUID,
@@ -200,12 +245,15 @@ async def busy_periods(
     since: datetime.datetime,
     until: datetime.datetime,
     now: datetime.datetime,
-    ignore: Sequence[uuid.UUID] = (),
+    location_id: uuid.UUID | None = None,
 ) -> list[Period]:
-    """The practitioner's held time (buffers included); a card hold past its expiry no
-    longer holds anything."""
+    """Time held by the practitioner's appointments, or by any at the location (buffers
+    included); a card hold past its expiry no longer holds anything."""
+    holder = Appointment.practitioner_id == practitioner_id
+    if location_id is not None:
+        holder = or_(holder, Appointment.location_id == location_id)
     query = select(Appointment.blocked_from, Appointment.blocked_until).where(
-        Appointment.practitioner_id == practitioner_id,
+        holder,
         Appointment.status.in_(HOLDS_TIME),
         Appointment.blocked_from < until,
         Appointment.blocked_until > since,
@@ -214,6 +262,4 @@ async def busy_periods(
             and_(Appointment.hold_expires_at.is_not(None), Appointment.hold_expires_at > now),
         ),
     )
-    if ignore:
-        query = query.where(Appointment.id.not_in(ignore))
     return [(row.blocked_from, row.blocked_until) for row in await session.execute(query)]

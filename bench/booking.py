@@ -1,0 +1,229 @@
+"""Booking throughput and latency, with the quota unit and the no-double-booking constraint,
+spread over many clinics against all on one practitioner; and slot search over a month of a
+busy practitioner.
+
+Each booking runs the service as the API does (`Desk.book`): checks, the insert the
+exclusion constraint guards, the quota consume, history and outbox rows, one commit, in its
+own clinic transaction. The baseline is a clinic transaction that writes one row and commits.
+
+    uv run python bench/booking.py [--clinics 100] [--bookings 3000] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import itertools
+import time
+import uuid
+from dataclasses import dataclass
+
+from _common import bench_database, machine, percentile, server_version
+from sqlalchemy import select, update
+
+from polyclinic.billing.models import Plan, Subscription
+from polyclinic.db.base import utcnow
+from polyclinic.db.engine import create_app_engine
+from polyclinic.db.session import clinic_session, clinic_transaction, platform_session
+from polyclinic.identity.guards import Principal
+from polyclinic.identity.models import AuthEvent, User
+from polyclinic.scheduling.booking import BookingRequest, Desk
+from polyclinic.scheduling.models import (
+    Appointment,
+    BookingPolicy,
+    Practitioner,
+    Service,
+    ServicePractitioner,
+    WeeklyHours,
+)
+from polyclinic.tenancy.context import TenantInfo
+from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+from polyclinic.tenancy.resolver import tenant_info
+
+SLOT = datetime.timedelta(minutes=15)
+SLOTS_PER_DAY = 95  # 00:00 to 23:45, 15-minute service
+
+
+@dataclass
+class Clinic:
+    info: TenantInfo
+    practitioner_id: uuid.UUID
+    service_id: uuid.UUID
+    patient_id: uuid.UUID
+    desk_user: Principal
+    next_slot: itertools.count  # type: ignore[type-arg]
+
+    def start(self, first_day: datetime.datetime) -> datetime.datetime:
+        n = next(self.next_slot)
+        return first_day + datetime.timedelta(days=n // SLOTS_PER_DAY) + SLOT * (n % SLOTS_PER_DAY)
+
+
+async def ready_clinic(engine, provisioner: Provisioner) -> Clinic:  # type: ignore[no-untyped-def]
+    sub = f"b{uuid.uuid4().hex[:10]}"
+    info = tenant_info(await provisioner.create(NewClinic(sub, sub, "UTC", f"o@{sub}.test")))
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:
+        doctor = User(email=f"d@{sub}.test", first_name="D", last_name="D", role="doctor")
+        patient = User(email=f"p@{sub}.test", first_name="P", last_name="P", role="patient")
+        desk = User(email=f"r@{sub}.test", first_name="R", last_name="R", role="receptionist")
+        session.add_all([doctor, patient, desk])
+        await session.flush()
+        practitioner = Practitioner(
+            user_id=doctor.id, display_name="Dr D", specialty="GP", verified_at=utcnow()
+        )
+        service = Service(
+            name="Consultation",
+            duration_minutes=15,
+            price_minor=0,
+            currency="EUR",
+            mode="in_person",
+        )
+        session.add_all([practitioner, service])
+        await session.flush()
+        session.add(ServicePractitioner(service_id=service.id, practitioner_id=practitioner.id))
+        session.add_all(
+            WeeklyHours(
+                practitioner_id=practitioner.id,
+                weekday=day,
+                starts=datetime.time(0, 0),
+                ends=datetime.time(23, 45),
+            )
+            for day in range(7)
+        )
+        await session.execute(update(BookingPolicy).values(min_notice_minutes=0, horizon_days=730))
+    return Clinic(
+        info,
+        practitioner.id,
+        service.id,
+        patient.id,
+        Principal(user_id=desk.id, role="receptionist", session_id=uuid.uuid4()),
+        itertools.count(),
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    with bench_database(DB_POOL_SIZE=str(args.concurrency), DB_MAX_OVERFLOW="0") as settings:
+        engine = create_app_engine(settings)
+        async with platform_session(engine) as session:
+            # Unlimited appointments, so every booking counts instead of being refused.
+            await session.execute(update(Plan).values(is_default=False))
+            await session.execute(
+                update(Plan).where(Plan.code == "network").values(is_default=True)
+            )
+            await session.commit()
+        provisioner = Provisioner(engine, settings)
+        clinics = [await ready_clinic(engine, provisioner) for _ in range(args.clinics)]
+        async with platform_session(engine) as session:
+            await session.execute(update(Subscription).values(status="active"))
+            await session.commit()
+        tomorrow = datetime.datetime.combine(
+            datetime.date.today() + datetime.timedelta(days=1), datetime.time(), datetime.UTC
+        )
+
+        async def one_write(clinic: Clinic) -> None:
+            async with clinic_transaction(engine, clinic.info) as session:
+                session.add(AuthEvent(event="bench"))
+
+        async def book(clinic: Clinic) -> None:
+            async with clinic_session(engine, clinic.info) as session:
+                desk = Desk(session, clinic.info, settings, clinic.desk_user)
+                await desk.book(
+                    BookingRequest(
+                        clinic.practitioner_id,
+                        clinic.service_id,
+                        clinic.start(tomorrow),
+                        clinic.patient_id,
+                        "in_clinic",
+                    )
+                )
+
+        async def measure(work, targets: list[Clinic], count: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+            cycle = itertools.cycle(targets)
+            latencies: list[float] = []
+            per_worker = count // args.concurrency
+
+            async def worker(n: int) -> None:
+                for _ in range(n):
+                    started = time.perf_counter()
+                    await work(next(cycle))
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+            await asyncio.gather(*(worker(10) for _ in range(args.concurrency)))  # warm-up
+            latencies.clear()
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(per_worker) for _ in range(args.concurrency)))
+            return per_worker * args.concurrency / (time.perf_counter() - started), latencies
+
+        base_rate, base_lat = await measure(one_write, clinics, args.bookings)
+        spread_rate, spread_lat = await measure(book, clinics, args.bookings)
+        busy = clinics[0]
+        one_rate, one_lat = await measure(book, [busy], args.bookings)
+
+        # Slot search: the busiest practitioner now has a month or more of bookings.
+        async with clinic_transaction(engine, busy.info) as session:
+            booked = await session.scalar(
+                select(Appointment.id)
+                .where(Appointment.practitioner_id == busy.practitioner_id)
+                .limit(1)
+            )
+            assert booked is not None
+        first = tomorrow.date()
+        last = first + datetime.timedelta(days=30)
+        searches: list[float] = []
+        month_reads: list[float] = []
+        for _ in range(args.searches):
+            async with clinic_session(engine, busy.info) as session:
+                started = time.perf_counter()
+                found = await Desk(session, busy.info, settings, busy.desk_user).slots(
+                    busy.practitioner_id, busy.service_id, first, last
+                )
+                searches.append((time.perf_counter() - started) * 1000)
+            async with clinic_session(engine, busy.info) as session:
+                started = time.perf_counter()
+                rows = (
+                    await session.execute(
+                        select(Appointment.blocked_from, Appointment.blocked_until).where(
+                            Appointment.practitioner_id == busy.practitioner_id,
+                            Appointment.starts_at >= tomorrow,
+                            Appointment.starts_at < tomorrow + datetime.timedelta(days=31),
+                        )
+                    )
+                ).all()
+                month_reads.append((time.perf_counter() - started) * 1000)
+        await engine.dispose()
+
+        def line(name: str, rate: float, lat: list[float]) -> str:
+            return (
+                f"{name:<44} {rate:7.0f} /s   p50 {percentile(lat, 0.5):6.1f} ms"
+                f"   p95 {percentile(lat, 0.95):6.1f} ms"
+            )
+
+        print(f"machine: {machine()}; {server_version(settings)}")
+        print(f"concurrency {args.concurrency}, {args.bookings} bookings per run")
+        print(line("clinic transaction, one row written (base)", base_rate, base_lat))
+        print(line(f"booking, spread over {args.clinics} clinics", spread_rate, spread_lat))
+        print(line("booking, all on one practitioner", one_rate, one_lat))
+        print(
+            f"booking spread / baseline: {spread_rate / base_rate:.0%} of the throughput; "
+            f"one practitioner / spread: {one_rate / spread_rate:.0%}"
+        )
+        print(
+            f"slot search, 31 days, {len(rows)} bookings in them, {len(found)} free slots: "
+            f"p50 {percentile(searches, 0.5):.1f} ms, p95 {percentile(searches, 0.95):.1f} ms; "
+            f"reading that month's bookings alone: p50 {percentile(month_reads, 0.5):.1f} ms "
+            f"({percentile(searches, 0.5) / percentile(month_reads, 0.5):.1f}x)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clinics", type=int, default=100)
+    parser.add_argument("--bookings", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--searches", type=int, default=50)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
