@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 from _common import bench_database, machine, percentile, server_version
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from polyclinic.billing.models import Plan, Subscription
 from polyclinic.db.base import utcnow
@@ -102,6 +102,39 @@ async def ready_clinic(engine, provisioner: Provisioner) -> Clinic:  # type: ign
     )
 
 
+async def fill_every_other_slot(  # type: ignore[no-untyped-def]
+    engine, clinic: Clinic, first_day: datetime.datetime, days: int
+) -> None:
+    async with clinic_transaction(engine, clinic.info) as session:
+        lane = await session.scalar(
+            select(Practitioner.lane).where(Practitioner.id == clinic.practitioner_id)
+        )
+        rows = []
+        for n in range(0, days * SLOTS_PER_DAY, 2):
+            day, slot = divmod(n, SLOTS_PER_DAY)
+            starts = first_day + datetime.timedelta(days=day) + SLOT * slot
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "practitioner_id": clinic.practitioner_id,
+                    "practitioner_lane": lane,
+                    "service_id": clinic.service_id,
+                    "patient_id": clinic.patient_id,
+                    "starts_at": starts,
+                    "ends_at": starts + SLOT,
+                    "blocked_from": starts,
+                    "blocked_until": starts + SLOT,
+                    "status": "confirmed",
+                    "payment_method": "in_clinic",
+                    "notes": "",
+                    "booked_by": clinic.desk_user.user_id,
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            )
+        await session.execute(insert(Appointment), rows)
+
+
 async def run(args: argparse.Namespace) -> None:
     with bench_database(DB_POOL_SIZE=str(args.concurrency), DB_MAX_OVERFLOW="0") as settings:
         engine = create_app_engine(settings)
@@ -160,15 +193,11 @@ async def run(args: argparse.Namespace) -> None:
         busy = clinics[0]
         one_rate, one_lat = await measure(book, [busy], args.bookings)
 
-        # Slot search: the busiest practitioner now has a month or more of bookings.
-        async with clinic_transaction(engine, busy.info) as session:
-            booked = await session.scalar(
-                select(Appointment.id)
-                .where(Appointment.practitioner_id == busy.practitioner_id)
-                .limit(1)
-            )
-            assert booked is not None
-        first = tomorrow.date()
+        # Slot search: a practitioner booked every other slot for a month.
+        busy = clinics[1]
+        month = tomorrow + datetime.timedelta(days=60)  # past what the runs above booked
+        await fill_every_other_slot(engine, busy, month, days=31)
+        first = month.date()
         last = first + datetime.timedelta(days=30)
         searches: list[float] = []
         month_reads: list[float] = []
@@ -185,8 +214,8 @@ async def run(args: argparse.Namespace) -> None:
                     await session.execute(
                         select(Appointment.blocked_from, Appointment.blocked_until).where(
                             Appointment.practitioner_id == busy.practitioner_id,
-                            Appointment.starts_at >= tomorrow,
-                            Appointment.starts_at < tomorrow + datetime.timedelta(days=31),
+                            Appointment.starts_at >= month,
+                            Appointment.starts_at < month + datetime.timedelta(days=31),
                         )
                     )
                 ).all()

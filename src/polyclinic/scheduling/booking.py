@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import psycopg.errors
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -224,7 +224,24 @@ class Desk:
     async def bookable(
         self, practitioner_id: uuid.UUID, service_id: uuid.UUID
     ) -> tuple[Practitioner, Service]:
-        practitioner = await self.db.get(Practitioner, practitioner_id)
+        # One round trip for the three facts: who, what, and whether they offer it.
+        offers = (
+            select(ServicePractitioner.service_id)
+            .where(
+                ServicePractitioner.service_id == service_id,
+                ServicePractitioner.practitioner_id == practitioner_id,
+            )
+            .exists()
+        )
+        found = (
+            await self.db.execute(
+                select(Practitioner, Service, offers)
+                .select_from(Practitioner)
+                .outerjoin(Service, Service.id == service_id)
+                .where(Practitioner.id == practitioner_id)
+            )
+        ).first()
+        practitioner, service, offered = found if found is not None else (None, None, False)
         if practitioner is None:
             raise InvalidInput(
                 "No practitioner with this id", [FieldError("practitionerId", "does not exist")]
@@ -234,13 +251,11 @@ class Desk:
                 "This practitioner cannot be booked (not verified or not active)",
                 [FieldError("practitionerId", "is not bookable")],
             )
-        service = await self.db.get(Service, service_id)
         if service is None or not service.is_active:
             raise InvalidInput(
                 "No active service with this id", [FieldError("serviceId", "does not exist")]
             )
-        offered = await self.db.get(ServicePractitioner, (service_id, practitioner_id))
-        if offered is None:
+        if not offered:
             raise InvalidInput(
                 f"{practitioner.display_name} does not offer {service.name}",
                 [FieldError("serviceId", "is not offered by this practitioner")],
