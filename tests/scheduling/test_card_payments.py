@@ -4,11 +4,12 @@ frees the slot, cancellations refund by the policy, and replayed webhooks change
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.billing.quota import QuotaEngine
@@ -23,7 +24,7 @@ from polyclinic.worker.outbox import OutboxEvent
 from tests.billing.test_quota import counters
 from tests.billing.test_stripe_webhooks import deliver
 from tests.identity.conftest import ClinicApi
-from tests.scheduling.conftest import BERLIN, Bookable, bookable, local
+from tests.scheduling.conftest import BERLIN, Bookable, bookable, local, user_token
 from tests.scheduling.test_booking import rows
 from tests.scheduling.test_lifecycle import shift
 from tests.stripe_stand_in import StripeStandIn
@@ -259,3 +260,98 @@ async def test_a_free_service_cannot_be_paid_by_card(
 
     assert answer.status_code == 422
     assert stripe.payment_intents_for("tenant_id", str(clinic_a.tenant.id)) == []
+
+
+async def expire(engine: AsyncEngine, clinic: ClinicApi, appointment_id: str) -> None:
+    info = tenant_info(clinic.tenant)
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:
+        await session.execute(
+            update(Appointment)
+            .where(Appointment.id == uuid.UUID(appointment_id))
+            .values(
+                hold_expires_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+            )
+        )
+
+
+async def test_concurrent_bookings_over_an_expired_hold_give_one_booking_and_no_error(
+    clinic_a: ClinicApi, engine: AsyncEngine, stripe: StripeStandIn
+) -> None:
+    desk = await connected(clinic_a, engine, stripe)
+    held = (await desk.book(local(2, "10:00"), paymentMethod="card")).json()["data"]
+    await expire(engine, clinic_a, held["appointment"]["id"])
+    patients = [await user_token(clinic_a, engine, "patient") for _ in range(12)]
+
+    answers = await asyncio.gather(
+        *(desk.book(local(2, "10:00"), token=token) for _, token in patients)
+    )
+
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 11
+    assert await counters(engine, clinic_a.tenant) == (1, 0, 1)
+
+
+async def test_a_hold_cannot_be_checked_in_started_completed_or_missed_only_cancelled(
+    clinic_a: ClinicApi, engine: AsyncEngine, stripe: StripeStandIn
+) -> None:
+    desk = await connected(clinic_a, engine, stripe)
+    held = (await desk.book(local(3, "10:00"), paymentMethod="card")).json()["data"]
+    appointment_id = held["appointment"]["id"]
+
+    refused = [
+        await desk.act(appointment_id, step, desk.admin)
+        for step in ("check-in", "start", "complete", "no-show")
+    ]
+    await shift(engine, clinic_a, appointment_id, datetime.timedelta(days=-3, hours=2))
+    # A patient dropping an unpaid hold, even late, gets the unit back.
+    dropped = await desk.act(appointment_id, "cancel", desk.patient, reason="Changed my mind")
+
+    assert [r.status_code for r in refused] == [409] * 4
+    assert {r.json()["errors"][0]["message"] for r in refused} == {"pending_payment"}
+    assert dropped.status_code == 200
+    assert await counters(engine, clinic_a.tenant) == (0, 0, 0)
+    assert intent_of(stripe, appointment_id)["status"] == "canceled"
+
+
+async def test_a_refund_stripe_refuses_is_made_by_a_later_sweep_and_others_go_on(
+    clinic_a: ClinicApi, engine: AsyncEngine, stripe: StripeStandIn, settings: Settings
+) -> None:
+    desk = await connected(clinic_a, engine, stripe)
+    ids = []
+    for clock in ("10:00", "11:00"):
+        held = (await desk.book(local(3, clock), paymentMethod="card")).json()["data"]
+        ids.append(held["appointment"]["id"])
+        await deliver(clinic_a.client, stripe.pay(intent_of(stripe, ids[-1])["id"]))
+    stripe.refuse_next = "Stripe is briefly unavailable"
+
+    cancelled = await desk.act(ids[0], "cancel", desk.reception, reason="Doctor away")
+    await desk.act(ids[1], "cancel", desk.reception, reason="Doctor away")
+    waiting = await payment_row(engine, clinic_a, ids[0])
+    done = await payment_row(engine, clinic_a, ids[1])
+    await sweep_holds(engine, settings)
+    later = await payment_row(engine, clinic_a, ids[0])
+
+    assert cancelled.status_code == 200
+    assert waiting.status == "refund_pending"
+    assert done.status == "refunded"
+    assert later.status == "refunded"
+    assert intent_of(stripe, ids[0])["amount_refunded"] == 5000
+
+
+async def test_money_for_an_intent_no_booking_recorded_goes_back(
+    clinic_a: ClinicApi, engine: AsyncEngine, stripe: StripeStandIn
+) -> None:
+    desk = await connected(clinic_a, engine, stripe)
+    held = (await desk.book(local(2, "10:00"), paymentMethod="card")).json()["data"]
+    appointment_id = held["appointment"]["id"]
+    info = tenant_info(clinic_a.tenant)
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:
+        # As if the intent's answer had been lost and the hold withdrawn.
+        await session.execute(
+            delete(Payment).where(Payment.appointment_id == uuid.UUID(appointment_id))
+        )
+
+    await deliver(clinic_a.client, stripe.pay(intent_of(stripe, appointment_id)["id"]))
+
+    assert intent_of(stripe, appointment_id)["amount_refunded"] == 5000

@@ -108,6 +108,8 @@ async def test_every_step_from_every_state_is_taken_or_refused_with_the_current_
         ("start", {"clinic_admin", "doctor", "nurse"}),
         ("complete", {"clinic_admin", "doctor", "nurse"}),
         ("no-show", {"clinic_admin", "receptionist", "doctor", "nurse"}),
+        ("cancel", {"clinic_admin", "receptionist", "doctor", "nurse", "patient"}),
+        ("reschedule", {"clinic_admin", "receptionist", "patient"}),
     ],
 )
 async def test_each_step_belongs_to_its_roles(
@@ -121,7 +123,12 @@ async def test_each_step_belongs_to_its_roles(
         if step == "no-show":
             await shift(engine, clinic_a, appointment_id, datetime.timedelta(days=-6))
         token = desk.patient if role == "patient" else (await user_token(clinic_a, engine, role))[1]
-        answer = await desk.act(appointment_id, step, token)
+        body: dict[str, str] = {}
+        if step == "cancel":
+            body = {"reason": "roles"}
+        if step == "reschedule":
+            body = {"startsAt": iso(local(5, f"{index + 8:02d}:00"))}
+        answer = await desk.act(appointment_id, step, token, **body)
         assert answer.status_code == (200 if role in allowed else 403), (role, answer.text)
 
 
@@ -272,10 +279,30 @@ async def test_self_check_in_works_only_around_the_appointment_and_at_its_clinic
     )
     in_time = await clinic_a.call("POST", "/appointments/check-in", json={"token": token})
     twice = await clinic_a.call("POST", "/appointments/check-in", json={"token": token})
-
     assert too_early.status_code == 422
     assert elsewhere.status_code == 422
     assert forged.status_code == 422
     assert in_time.status_code == 200, in_time.text
     assert in_time.json()["data"]["status"] == "checked_in"
     assert twice.status_code == 409
+
+
+async def test_a_check_in_code_stops_working_once_the_appointment_moves(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    desk = await bookable(clinic_a, engine, hours=("00:00", "23:45"))
+    appointment = await desk.booked(local(2, "12:00"))
+    now = datetime.datetime.now(datetime.UTC)
+    starts = datetime.datetime.fromisoformat(appointment["startsAt"])
+    await shift(engine, clinic_a, appointment["id"], now + datetime.timedelta(minutes=20) - starts)
+    code = await clinic_a.call(
+        "GET", f"/appointments/{appointment['id']}/check-in-code", desk.patient
+    )
+    await shift(engine, clinic_a, appointment["id"], datetime.timedelta(minutes=15))
+
+    old_code = await clinic_a.call(
+        "POST", "/appointments/check-in", json={"token": code.json()["data"]["token"]}
+    )
+
+    assert old_code.status_code == 422
+    assert old_code.json()["errors"][0]["message"] == "is for another time"

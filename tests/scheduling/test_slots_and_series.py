@@ -236,7 +236,8 @@ async def test_the_rest_of_a_series_is_cancelled_or_moved_together(
     )
 
     assert blocked_move.status_code == 409
-    assert blocker["startsAt"] == iso(local(30, "11:00"))
+    assert blocked_move.json()["errors"][0]["field"] == "startsAt"
+    assert blocker["status"] == "confirmed"
     assert moved.status_code == 200, moved.text
     assert [a["localStartsAt"][11:16] for a in moved.json()["data"]] == ["12:00"] * 4
     assert [a["id"] for a in one.json()["data"]] == [series[0]["id"]]
@@ -250,3 +251,98 @@ async def test_the_rest_of_a_series_is_cancelled_or_moved_together(
         "cancelled",
         "cancelled",
     ]
+
+
+async def test_the_rest_of_a_series_moves_a_week_on_over_its_own_occurrences(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    desk = await bookable(clinic_a, engine)
+    made = await clinic_a.call(
+        "POST",
+        "/appointments/series",
+        desk.patient,
+        json={
+            "practitionerId": desk.practitioner_id,
+            "serviceId": desk.service_id,
+            "startsAt": iso(local(2, "10:00")),
+            "occurrences": 4,
+        },
+    )
+    series = made.json()["data"]["appointments"]
+
+    later = await desk.act(
+        series[1]["id"],
+        "reschedule",
+        desk.patient,
+        startsAt=series[2]["startsAt"],
+        scope="following",
+    )
+    earlier = await desk.act(
+        series[1]["id"],
+        "reschedule",
+        desk.patient,
+        startsAt=series[1]["startsAt"],
+        scope="following",
+    )
+
+    assert later.status_code == 200, later.text
+    assert sorted(a["startsAt"] for a in later.json()["data"]) == [
+        iso(local(days, "10:00")) for days in (16, 23, 30)
+    ]
+    assert earlier.status_code == 200, earlier.text
+    assert sorted(a["startsAt"] for a in earlier.json()["data"]) == [
+        s["startsAt"] for s in series[1:]
+    ]
+
+
+async def test_moving_into_the_repeated_autumn_hour_keeps_the_instant_asked_for(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    desk = await bookable(
+        clinic_a, engine, hours=("00:00", "06:00"), duration=60, policy=NIGHT_SHIFT
+    )
+    appointment = await desk.booked(datetime.datetime(2027, 10, 30, 23, tzinfo=datetime.UTC))
+
+    moved = await desk.act(
+        appointment["id"], "reschedule", desk.patient, startsAt="2027-10-31T01:00:00Z"
+    )
+
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["data"][0]["startsAt"] == "2027-10-31T01:00:00Z"
+    assert moved.json()["data"][0]["localStartsAt"] == "2027-10-31T02:00:00+01:00"
+
+
+async def test_times_without_an_offset_or_out_of_reach_are_refused(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    desk = await bookable(clinic_a, engine)
+    appointment = await desk.booked(local(2, "10:00"))
+    today = datetime.date.today()
+
+    naive = await clinic_a.call(
+        "POST",
+        "/appointments",
+        desk.patient,
+        json={
+            "practitionerId": desk.practitioner_id,
+            "serviceId": desk.service_id,
+            "startsAt": "2030-01-01T10:00:00",
+            "paymentMethod": "in_clinic",
+        },
+    )
+    naive_move = await desk.act(
+        appointment["id"], "reschedule", desk.patient, startsAt="2030-01-01T10:00:00"
+    )
+    far_move = await desk.act(
+        appointment["id"], "reschedule", desk.patient, startsAt="9999-12-31T23:30:00-05:00"
+    )
+    ancient = await desk.act(
+        appointment["id"], "reschedule", desk.patient, startsAt="0001-01-01T00:10:00+01:00"
+    )
+    far_slots = await desk.slots(today, datetime.date(9999, 12, 31))
+
+    assert naive.status_code == naive_move.status_code == 422
+    assert naive.json()["errors"][0]["field"] == "startsAt"
+    assert far_move.status_code == ancient.status_code == 422
+    assert far_slots.status_code == 422
+    assert far_slots.json()["errors"][0]["field"] == "to"

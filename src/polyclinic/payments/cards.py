@@ -10,6 +10,7 @@ and whatever a failed call leaves open stays marked for the next sweep.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 
 import stripe
@@ -129,19 +130,33 @@ class CardPayments:
         self.db.add(payment)
         return payment, str(intent.client_secret)
 
+    async def is_recorded(self, intent_id: str) -> bool:
+        found = await self.db.scalar(
+            select(Payment.id).where(Payment.stripe_payment_intent_id == intent_id)
+        )
+        return found is not None
+
     async def confirm_paid(self, intent: dict[str, object]) -> Payment | None:
         """`payment_intent.succeeded`: the hold becomes a confirmed appointment, once. If the
-        hold had expired meanwhile, the money goes back."""
-        payment = await self.db.scalar(
-            select(Payment)
-            .where(Payment.stripe_payment_intent_id == intent["id"])
-            .with_for_update()
-        )
-        if payment is None or payment.status != PaymentStatus.PENDING:
-            return None  # unknown here, or applied before
+        hold had expired meanwhile, the money goes back. Locks the appointment before the
+        payment, the order a cancellation takes them in."""
+        found = (
+            await self.db.execute(
+                select(Payment.id, Payment.appointment_id).where(
+                    Payment.stripe_payment_intent_id == intent["id"]
+                )
+            )
+        ).first()
+        if found is None:
+            return None
         appointment = await self.db.get_one(
-            Appointment, payment.appointment_id, with_for_update=True
+            Appointment, found.appointment_id, with_for_update=True, populate_existing=True
         )
+        payment = await self.db.get_one(
+            Payment, found.id, with_for_update=True, populate_existing=True
+        )
+        if payment.status != PaymentStatus.PENDING:
+            return None  # applied before
         if appointment.status == AppointmentStatus.PENDING_PAYMENT:
             payment.status = PaymentStatus.SUCCEEDED
             appointment.status = AppointmentStatus.CONFIRMED
@@ -158,37 +173,56 @@ class CardPayments:
             )
         return payment
 
-    async def settle(self, payments: Sequence[Payment] | None = None) -> int:
-        """Cancel the intents of holds that ended unpaid and refund what must be refunded;
-        returns how many were settled. A failure leaves the payment open for the next sweep."""
-        if payments is None:
-            payments = await self._open()
+    async def settle(self, payment_ids: Sequence[uuid.UUID] | None = None) -> int:
+        """Cancel the intents of holds that ended unpaid and refund what must be refunded,
+        each payment in its own transaction; returns how many were settled. A failure leaves
+        that payment open for the next sweep and goes on with the others."""
+        if payment_ids is None:
+            payment_ids = await self._open()
+            await self.db.commit()
         settled = 0
-        for payment in payments:
+        for payment_id in payment_ids:
             try:
+                payment = await self.db.get_one(
+                    Payment, payment_id, with_for_update=True, populate_existing=True
+                )
                 if payment.status == PaymentStatus.REFUND_PENDING:
                     await self._refund(payment)
                 elif payment.status == PaymentStatus.PENDING:
                     await self._cancel_intent(payment)
                 else:
+                    await self.db.rollback()
                     continue
+                await self.db.commit()
             except Exception:
-                logger.exception(
-                    "clinic %s: payment %s could not be settled yet",
-                    self.clinic.id,
-                    payment.stripe_payment_intent_id,
-                )
                 await self.db.rollback()
+                logger.exception(
+                    "clinic %s: payment %s could not be settled yet", self.clinic.id, payment_id
+                )
                 continue
-            await self.db.commit()
             settled += 1
         return settled
 
-    async def _open(self) -> Sequence[Payment]:
+    async def refund_unrecorded(self, intent_id: str) -> None:
+        """Money for an intent no booking here knows (its hold was withdrawn before the
+        intent could be recorded) goes straight back."""
+        logger.warning("clinic %s: refunding unrecorded payment %s", self.clinic.id, intent_id)
+        await stripe_call(
+            self.stripe.v1.refunds.create_async(
+                params={
+                    "payment_intent": intent_id,
+                    "reverse_transfer": True,
+                    "refund_application_fee": True,
+                },
+                options={"idempotency_key": f"refund-unrecorded-{intent_id}"},
+            )
+        )
+
+    async def _open(self) -> list[uuid.UUID]:
         """Refunds due, and intents of holds that will never be paid."""
-        return (
+        return list(
             await self.db.scalars(
-                select(Payment)
+                select(Payment.id)
                 .join(Appointment, Appointment.id == Payment.appointment_id)
                 .where(
                     (Payment.status == PaymentStatus.REFUND_PENDING)
@@ -198,7 +232,7 @@ class CardPayments:
                     )
                 )
             )
-        ).all()
+        )
 
     async def _refund(self, payment: Payment) -> None:
         refund = await stripe_call(

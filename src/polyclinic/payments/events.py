@@ -46,10 +46,14 @@ class PaymentEvents:
                     account.charges_enabled = bool(obj.get("charges_enabled"))
                     await session.commit()
                 return
+            if not await cards.is_recorded(obj["id"]):
+                if (obj.get("metadata") or {}).get("appointment_id"):
+                    await cards.refund_unrecorded(obj["id"])
+                return
             payment = await cards.confirm_paid(obj)
             await session.commit()
             if payment is not None and payment.status == PaymentStatus.REFUND_PENDING:
-                await cards.settle([payment])
+                await cards.settle([payment.id])
 
     async def _clinic(self, obj: dict[str, Any]) -> TenantInfo | None:
         try:

@@ -364,11 +364,12 @@ class AppointmentsController(Controller):
     ) -> Envelope[list[AppointmentOut]]:
         actions = AppointmentActions(clinic_db, clinic, runtime.settings, principal)
         cancelled, to_settle = await actions.cancel(appointment_id, data.reason, data.scope)
+        zone = zone_of(clinic)
+        answer = ok([appointment_out(a, zone) for a in cancelled], "Cancelled")
         if to_settle:
             # Refunds and unpaid intents are settled now; a failure is retried by the sweep.
             await CardPayments(clinic_db, clinic, runtime.settings).settle(to_settle)
-        zone = zone_of(clinic)
-        return ok([appointment_out(a, zone) for a in cancelled], "Cancelled")
+        return answer
 
     @post(
         "/{appointment_id:uuid}/reschedule",

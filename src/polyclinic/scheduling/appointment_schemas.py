@@ -16,6 +16,10 @@ Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 PaymentMethod = Literal["in_clinic", "card"]
 Scope = Literal["this", "following"]
+Instant = Annotated[
+    datetime.datetime,
+    msgspec.Meta(tz=True, description="An instant with its UTC offset, e.g. 2027-03-01T09:00:00Z"),
+]
 
 
 class SlotOut(msgspec.Struct, rename="camel"):
@@ -54,7 +58,7 @@ def slots_out(
 class BookingIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     practitioner_id: uuid.UUID
     service_id: uuid.UUID
-    starts_at: datetime.datetime
+    starts_at: Instant
     payment_method: PaymentMethod
     patient_id: uuid.UUID | None = None
     notes: Notes = ""
@@ -66,7 +70,7 @@ class BookingIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 class SeriesIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     practitioner_id: uuid.UUID
     service_id: uuid.UUID
-    starts_at: datetime.datetime
+    starts_at: Instant
     occurrences: Annotated[int, msgspec.Meta(ge=2, le=52)]
     every_days: Annotated[int, msgspec.Meta(ge=1, le=91)] = 7
     payment_method: Literal["in_clinic"] = "in_clinic"
@@ -80,7 +84,7 @@ class CancelIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 
 
 class RescheduleIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    starts_at: datetime.datetime
+    starts_at: Instant
     scope: Scope = "this"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import psycopg.errors
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +54,8 @@ from polyclinic.tenancy.context import TenantInfo
 # Longest buffers a service can have: how far around a range other bookings can matter.
 BUFFER_REACH = datetime.timedelta(minutes=120)
 IN_CLINIC, CARD = "in_clinic", "card"
+# No policy books further ahead than its longest horizon (730 days).
+FARTHEST = datetime.timedelta(days=731)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Desk:
         first: datetime.date,
         last: datetime.date,
     ) -> list[Slot]:
-        local_range(first, last)
+        local_range(first, last, datetime.datetime.now(self.zone).date())
         practitioner, service = await self.bookable(practitioner_id, service_id)
         policy = await Policies(self.db).get()
         now = utcnow()
@@ -117,6 +119,7 @@ class Desk:
         """Book and commit. In clinic: confirmed at once. By card: the slot is held, then a
         PaymentIntent is made; the payment webhook confirms. Returns the appointment and,
         for a card, the client secret the patient's browser pays with."""
+        self.check_instant(request.starts_at, "startsAt")
         patient_id = await self.patient_for(request.patient_id)
         practitioner, service = await self.bookable(request.practitioner_id, request.service_id)
         await self.check_start(practitioner, service, request.starts_at, "startsAt")
@@ -129,6 +132,7 @@ class Desk:
             account = await cards.ready_account()
         location_lane = await self._location_lane(service)
         appointment = self._appointment(practitioner, service, location_lane, patient_id, request)
+        await self.clear_expired_holds(practitioner, service)
         await self._write([appointment])
         await self.db.commit()
         if account is None:
@@ -158,6 +162,7 @@ class Desk:
                 "A series is paid in clinic",
                 [FieldError("paymentMethod", "must be in_clinic for a series")],
             )
+        self.check_instant(request.starts_at, "startsAt")
         patient_id = await self.patient_for(request.patient_id)
         practitioner, service = await self.bookable(request.practitioner_id, request.service_id)
         starts = self.repeat(request.starts_at, every_days, occurrences)
@@ -165,10 +170,12 @@ class Desk:
             await self.check_start(practitioner, service, starts_at, f"occurrences[{index}]")
         await self._check_free(practitioner, service, starts)
         location_lane = await self._location_lane(service)
+        await self.clear_expired_holds(practitioner, service)
         series = AppointmentSeries(
             id=uuid.uuid4(), every_days=every_days, occurrences=occurrences, created_at=utcnow()
         )
         self.db.add(series)
+        await self.db.flush()  # before its appointments: nothing else orders the two inserts
         appointments = []
         for index, starts_at in enumerate(starts):
             one = self._appointment(
@@ -196,13 +203,37 @@ class Desk:
     ) -> list[datetime.datetime]:
         """Occurrences at the same wall-clock time in the clinic's zone (so 09:00 stays 09:00
         across a change of clocks)."""
-        local = first.astimezone(self.zone).replace(tzinfo=None)
-        return [
-            (local + datetime.timedelta(days=every_days * k))
-            .replace(tzinfo=self.zone)
+        local = first.astimezone(self.zone)
+        wall = local.replace(tzinfo=None)
+        return [first] + [
+            (wall + datetime.timedelta(days=every_days * k))
+            .replace(tzinfo=self.zone, fold=local.fold)
             .astimezone(datetime.UTC)
-            for k in range(occurrences)
+            for k in range(1, occurrences)
         ]
+
+    @staticmethod
+    def check_instant(starts_at: datetime.datetime, field: str) -> None:
+        """Before any arithmetic on a requested time: it carries its offset and lies within
+        reach of any booking policy."""
+        if starts_at.tzinfo is None:
+            raise InvalidInput(
+                "Give times with their UTC offset", [FieldError(field, "has no UTC offset")]
+            )
+        now = utcnow()
+        if starts_at < now - datetime.timedelta(days=1):
+            raise InvalidInput("That time has passed", [FieldError(field, "is in the past")])
+        if starts_at > now + FARTHEST:
+            raise InvalidInput(
+                "That time is beyond any booking horizon", [FieldError(field, "is too far ahead")]
+            )
+
+    async def clear_expired_holds(self, practitioner: Practitioner, service: Service) -> None:
+        """Cancel unpaid holds past their time that could stand in the way, in a transaction
+        of their own: a booking then takes its quota row lock only after its insert, the
+        order every booking keeps, so bookings cannot deadlock each other."""
+        if await expire_holds(self.db, self.quota, utcnow(), practitioner.id, service.location_id):
+            await self.db.commit()
 
     async def patient_for(self, patient_id: uuid.UUID | None) -> uuid.UUID:
         if self.by_patient:
@@ -379,7 +410,8 @@ class Desk:
         )
 
     async def _write(self, appointments: Sequence[Appointment]) -> None:
-        await expire_holds(self.db, self.quota, utcnow(), appointments[0].practitioner_id)
+        first = appointments[0]
+        await take_turn(self.db, self.clinic.id, first.practitioner_id, first.location_id)
         self.db.add_all(appointments)
         await flush_or_taken(self.db)
         for appointment in appointments:
@@ -393,6 +425,25 @@ class Desk:
                     AppointmentStatus.CONFIRMED,
                     self.actor.user_id,
                 )
+
+
+async def take_turn(
+    session: AsyncSession,
+    clinic_id: uuid.UUID,
+    practitioner_id: uuid.UUID,
+    location_id: uuid.UUID | None,
+) -> None:
+    """Writers of one practitioner's (and location's) time take turns, until their commit.
+
+    The exclusion constraint alone decides what may be written, but PostgreSQL can deadlock
+    two transactions that insert conflicting rows at the same moment (each waits for the
+    other's row). Taking the turn first makes the later one wait, then meet the constraint
+    and get its 409. Always the practitioner, then the location: one order, no cycle."""
+    keys = [f"{clinic_id}:practitioner:{practitioner_id}"]
+    if location_id is not None:
+        keys.append(f"{clinic_id}:location:{location_id}")
+    for key in keys:
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
 async def flush_or_taken(session: AsyncSession) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.quota import QuotaEngine
@@ -21,9 +21,10 @@ async def expire_holds(
     quota: QuotaEngine,
     now: datetime.datetime,
     practitioner_id: uuid.UUID | None = None,
+    location_id: uuid.UUID | None = None,
 ) -> int:
-    """Cancel holds past their expiry (one practitioner's, or all), in the caller's
-    transaction; returns how many."""
+    """Cancel holds past their expiry (those of one practitioner or location, or all), in
+    the caller's transaction; returns how many."""
     query = (
         select(Appointment)
         .where(
@@ -33,7 +34,10 @@ async def expire_holds(
         .with_for_update(skip_locked=True)
     )
     if practitioner_id is not None:
-        query = query.where(Appointment.practitioner_id == practitioner_id)
+        holder = Appointment.practitioner_id == practitioner_id
+        if location_id is not None:
+            holder = or_(holder, Appointment.location_id == location_id)
+        query = query.where(holder)
     expired = (await session.scalars(query)).all()
     for appointment in expired:
         appointment.status = AppointmentStatus.CANCELLED

@@ -14,6 +14,7 @@ from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_session, platform_session
 from polyclinic.payments.cards import CardPayments
 from polyclinic.scheduling.holds import expire_holds
+from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.tenancy.resolver import tenant_info
 from polyclinic.worker.jobs import job, job_resources
@@ -37,13 +38,27 @@ async def sweep_holds(engine: AsyncEngine, settings: Settings) -> tuple[int, int
     for tenant in clinics:
         clinic = tenant_info(tenant)
         assert clinic is not None
-        async with clinic_session(engine, clinic) as session:
-            quota = QuotaEngine(session, clinic.id, settings.past_due_grace_days)
-            count = await expire_holds(session, quota, utcnow())
-            await session.commit()
-            if count:
-                logger.info("clinic %s: %d unpaid holds expired", clinic.id, count)
-            expired += count
-            if settings.stripe_api_key:
-                settled += await CardPayments(session, clinic, settings).settle()
+        try:
+            counts = await _sweep_clinic(engine, settings, clinic)
+        except Exception:
+            # One clinic's trouble must not keep the others' holds from expiring.
+            logger.exception("clinic %s: holds could not be swept", clinic.id)
+            continue
+        expired += counts[0]
+        settled += counts[1]
+    return expired, settled
+
+
+async def _sweep_clinic(
+    engine: AsyncEngine, settings: Settings, clinic: TenantInfo
+) -> tuple[int, int]:
+    settled = 0
+    async with clinic_session(engine, clinic) as session:
+        quota = QuotaEngine(session, clinic.id, settings.past_due_grace_days)
+        expired = await expire_holds(session, quota, utcnow())
+        await session.commit()
+        if expired:
+            logger.info("clinic %s: %d unpaid holds expired", clinic.id, expired)
+        if settings.stripe_api_key:
+            settled = await CardPayments(session, clinic, settings).settle()
     return expired, settled

@@ -19,7 +19,7 @@ from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 from polyclinic.identity.tokens import InvalidToken, TokenSigner
 from polyclinic.payments.models import Payment, PaymentStatus
 from polyclinic.scheduling.availability import Policies
-from polyclinic.scheduling.booking import Desk, flush_or_taken
+from polyclinic.scheduling.booking import Desk, flush_or_taken, take_turn
 from polyclinic.scheduling.journal import note_step
 from polyclinic.scheduling.models import Appointment, AppointmentStatus, Practitioner, Service
 
@@ -60,7 +60,12 @@ class AppointmentActions(Desk):
     """Steps on existing appointments, by one signed-in user (patients on their own only)."""
 
     async def locked(self, appointment_id: uuid.UUID) -> Appointment:
-        query = select(Appointment).where(Appointment.id == appointment_id).with_for_update()
+        return await self.visible(appointment_id, lock=True)
+
+    async def visible(self, appointment_id: uuid.UUID, *, lock: bool = False) -> Appointment:
+        query = select(Appointment).where(Appointment.id == appointment_id)
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
         if self.by_patient:
             query = query.where(Appointment.patient_id == self.actor.user_id)
         appointment = await self.db.scalar(query)
@@ -90,7 +95,7 @@ class AppointmentActions(Desk):
 
     async def cancel(
         self, appointment_id: uuid.UUID, reason: str, scope: Scope
-    ) -> tuple[list[Appointment], list[Payment]]:
+    ) -> tuple[list[Appointment], list[uuid.UUID]]:
         """Cancel one appointment, or it and the rest of its series. Cancelled by the clinic,
         or by the patient at least the policy's notice ahead: the quota unit is given back
         and a card payment refunded. A later cancellation by the patient keeps both.
@@ -107,7 +112,10 @@ class AppointmentActions(Desk):
         by = "patient" if self.by_patient else "clinic"
         to_settle = []
         for one in targets:
-            in_window = by == "clinic" or one.starts_at - now >= notice
+            # An unpaid hold costs the patient nothing to drop, as letting it expire would not.
+            in_window = (
+                by == "clinic" or one.status == S.PENDING_PAYMENT or one.starts_at - now >= notice
+            )
             before = one.status
             one.status, one.cancelled_by, one.cancel_reason = S.CANCELLED, by, reason
             released = await self.quota.release(one.id) if in_window else False
@@ -119,7 +127,7 @@ class AppointmentActions(Desk):
                 PaymentStatus.PENDING,
                 PaymentStatus.REFUND_PENDING,
             ):
-                to_settle.append(payment)
+                to_settle.append(payment.id)
             note_step(
                 self.db,
                 one,
@@ -142,6 +150,12 @@ class AppointmentActions(Desk):
     ) -> list[Appointment]:
         """Move one appointment, or it and the rest of its series by the same wall-clock
         shift, all or nothing. The appointment keeps its id, its quota unit and its payment."""
+        self.check_instant(starts_at, "startsAt")
+        first = await self.visible(appointment_id)
+        practitioner = await self.db.get_one(Practitioner, first.practitioner_id)
+        service = await self.db.get_one(Service, first.service_id)
+        await self.clear_expired_holds(practitioner, service)
+        await take_turn(self.db, self.clinic.id, practitioner.id, service.location_id)
         first = await self.locked(appointment_id)
         step = STEPS["rescheduled"]
         targets = await self._with_following(first, scope)
@@ -150,16 +164,21 @@ class AppointmentActions(Desk):
                 raise refuse(step, one)
         if self.by_patient:
             await self._check_patient_may_move(first)
-        shift = self._wall(starts_at) - self._wall(first.starts_at)
-        practitioner = await self.db.get_one(Practitioner, first.practitioner_id)
-        service = await self.db.get_one(Service, first.service_id)
-        moves = []
-        for index, one in enumerate(targets):
-            new_start = (self._wall(one.starts_at) + shift).replace(tzinfo=self.zone)
-            new_start = new_start.astimezone(datetime.UTC)
+        requested = starts_at.astimezone(self.zone)
+        shift = requested.replace(tzinfo=None) - self._wall(first.starts_at)
+        moves = [(first, starts_at.astimezone(datetime.UTC))]
+        for one in targets[1:]:
+            new_start = (self._wall(one.starts_at) + shift).replace(
+                tzinfo=self.zone, fold=requested.fold
+            )
+            moves.append((one, new_start.astimezone(datetime.UTC)))
+        for index, (_, new_start) in enumerate(moves):
             field = "startsAt" if index == 0 else f"occurrences[{index}]"
             await self.check_start(practitioner, service, new_start, field)
-            moves.append((one, new_start))
+        # The constraint is checked row by row: move the occurrence furthest along the shift
+        # first, so none lands on a sibling that has not moved yet.
+        later_first = moves[0][1] > first.starts_at
+        moves.sort(key=lambda move: move[0].starts_at, reverse=later_first)
         for one, new_start in moves:
             previous = one.starts_at
             delta = new_start - previous
@@ -175,7 +194,7 @@ class AppointmentActions(Desk):
                 self.actor.user_id,
                 details={"previousStartsAt": previous.isoformat()},
             )
-        await flush_or_taken(self.db)
+            await flush_or_taken(self.db)
         await self.db.commit()
         return targets
 
@@ -231,6 +250,7 @@ def check_in_token(
         appointment.id,
         CHECK_IN,
         clinic=str(clinic_id),
+        at=int(appointment.starts_at.timestamp()),
         nbf=int(opens.timestamp()),
         exp=int(appointment.ends_at.timestamp()),
     )
@@ -256,6 +276,11 @@ async def self_check_in(
     )
     if appointment is None:
         raise NotFound("No appointment with this id")
+    if claims.get("at") != int(appointment.starts_at.timestamp()):
+        raise InvalidInput(
+            "This check-in code is for the appointment's earlier time; use the latest one",
+            [FieldError("token", "is for another time")],
+        )
     step = STEPS["checked_in"]
     if appointment.status not in step.starts_from:
         raise refuse(step, appointment)

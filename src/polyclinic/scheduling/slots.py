@@ -186,7 +186,13 @@ def _overlapping(busy: Sequence[Period], index: int, until: datetime.datetime) -
         index += 1
 
 
-def local_range(first: datetime.date, last: datetime.date) -> None:
+def local_range(first: datetime.date, last: datetime.date, today: datetime.date) -> None:
+    reach = datetime.timedelta(days=731)  # the longest booking horizon, and a year back
+    if first < today - reach or last > today + reach:
+        raise InvalidInput(
+            "Ask for dates within two years of today",
+            [FieldError("from" if first < today - reach else "to", "is out of reach")],
+        )
     if last < first:
         raise InvalidInput("The range ends before it starts", [FieldError("to", "is before from")])
     if (last - first).days >= MAX_RANGE_DAYS:
