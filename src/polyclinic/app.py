@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 import polyclinic.billing.models
 import polyclinic.identity.models
+import polyclinic.messaging.models
 import polyclinic.payments.models
 import polyclinic.scheduling.models
 import polyclinic.worker.outbox  # noqa: F401  (clinic tables)
@@ -43,6 +44,8 @@ from polyclinic.identity.patients import PatientsController
 from polyclinic.identity.staff_controllers import InvitationsController, StaffController
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
+from polyclinic.messaging.check import verify_master_key
+from polyclinic.messaging.masters import keyring_for
 from polyclinic.payments.controllers import PaymentsController
 from polyclinic.platform.controllers import (
     ClinicDomainsController,
@@ -140,6 +143,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     workers: list[InProcessWorkers] = []
 
     async def start_runtime() -> None:
+        # A wrong master key stops the start, not a clinic's first send.
+        await verify_master_key(runtime.engine, keyring_for(settings))
         listener.append(asyncio.create_task(runtime.resolver.listen()))
         if settings.redis_url or settings.in_process_workers:
             broker = create_broker(settings)

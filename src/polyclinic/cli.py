@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from litestar.plugins import CLIPluginProtocol
 
 from polyclinic.config import Settings, SettingsError, load_settings
 from polyclinic.logs import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -38,12 +45,15 @@ def dev(host: str, port: int) -> None:
     import uvicorn
 
     from polyclinic.app import create_app
-    from polyclinic.dev import dev_environment, seed_demo, welcome
+    from polyclinic.dev import DEV_DIR, dev_environment, seed_demo, welcome
+    from polyclinic.messaging.masters import ensure_dev_master_key
 
     dev_environment()
+    ensure_dev_master_key(DEV_DIR)
     settings = _settings()
     _upgrade_all(settings, jobs=1)
     asyncio.run(seed_demo(settings))
+    _check_master_key(settings)
     click.echo(welcome(settings, host, port))
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
@@ -57,6 +67,7 @@ def run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = _settings()
+    _check_master_key(settings)
     if workers > 1 and not settings.redis_url:
         click.echo(
             "warning: without REDIS_URL, a change to a clinic reaches the other worker "
@@ -84,6 +95,7 @@ def worker(processes: int, threads: int) -> None:
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("REDIS_URL is required for background jobs")
+    _check_master_key(settings)
     command = [
         sys.executable,
         "-m",
@@ -359,11 +371,113 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
         await engine.dispose()
 
 
+@main.group()
+def keys() -> None:
+    """Messaging keys: the master key and each clinic's data keys."""
+
+
+@keys.command("check")
+def keys_check() -> None:
+    """Check the master key against the one in use (recorded by the first start)."""
+    settings = _settings()
+    _check_master_key(settings)
+    from polyclinic.messaging.masters import keyring_for
+
+    keyring = keyring_for(settings)
+    if keyring.configured:
+        click.echo(f"master key {keyring.current.key_id} is the one in use")
+    else:
+        click.echo("no master key is configured and no clinic secret is sealed")
+
+
+def _check_master_key(settings: Settings) -> None:
+    """Stop with one line naming the setting when the master key is not the one in use."""
+    from polyclinic.messaging.check import verify_master_key
+    from polyclinic.messaging.masters import keyring_for
+
+    async def check(engine: AsyncEngine) -> None:
+        await verify_master_key(engine, keyring_for(settings))
+
+    _run_with_engine(settings, check)
+
+
+@keys.command("rotate-master")
+@click.option("--tenant", "slug", default=None, help="Only the clinic with this subdomain.")
+def keys_rotate_master(slug: str | None) -> None:
+    """Rewrap every clinic's data keys under the current master key; nothing is
+    re-encrypted. The old key comes from MESSAGING_PREVIOUS_MASTER_KEY (a KMS key needs
+    no setting)."""
+    from polyclinic.messaging.keys import secret_box_for
+    from polyclinic.messaging.rotation import MasterRotation, rotate_master_key
+
+    settings = _settings()
+
+    def echo(clinic: str, count: int | None, error: str | None) -> None:
+        click.echo(f"  {clinic}: {f'{count} rewrapped' if error is None else 'FAILED ' + error}")
+
+    async def rotate(engine: AsyncEngine) -> MasterRotation:
+        return await rotate_master_key(engine, secret_box_for(settings), slug=slug, on_result=echo)
+
+    report = _run_with_engine(settings, rotate)
+    click.echo(
+        f"data keys wrapped by {report.master_key_id}: {len(report.rewrapped)} clinics done, "
+        f"{len(report.failed)} failed"
+    )
+    if report.check_moved:
+        click.echo("the master key check now names the new key; the previous one can go")
+    for clinic, error in report.failed.items():
+        click.echo(f"FAILED {clinic}: {error}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@keys.command("rotate-clinic")
+@click.argument("subdomain")
+def keys_rotate_clinic(subdomain: str) -> None:
+    """A new data key for one clinic; its secrets are re-sealed with it."""
+    from polyclinic.messaging.keys import secret_box_for
+    from polyclinic.messaging.rotation import (
+        ClinicRotation,
+        clinic_by_subdomain,
+        rotate_clinic_key,
+    )
+
+    settings = _settings()
+
+    async def rotate(engine: AsyncEngine) -> ClinicRotation:
+        clinic = await clinic_by_subdomain(engine, subdomain)
+        return await rotate_clinic_key(engine, secret_box_for(settings), clinic)
+
+    result = _run_with_engine(settings, rotate)
+    click.echo(
+        f"{result.clinic}: data key version {result.version}, {result.resealed} secrets re-sealed"
+    )
+
+
+def _run_with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run `work` on a one-connection engine; a domain error ends the command with its
+    message."""
+    from polyclinic.db.engine import create_app_engine
+    from polyclinic.errors import DomainError
+
+    async def run() -> T:
+        engine = create_app_engine(settings, pool_size=1)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+
+
 class PolyclinicCLIPlugin(CLIPluginProtocol):
     """Adds the project's groups to Litestar's CLI."""
 
     def on_cli_init(self, cli: click.Group) -> None:
-        for command in (db, tenants, platform, billing):
+        for command in (db, tenants, platform, billing, keys):
             cli.add_command(command)
 
 

@@ -6,12 +6,14 @@ Each field's name upper-cased is its environment variable. Everything is documen
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -57,6 +59,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 1000
     db_pool_recycle: Seconds = 1800
     archive_dir: str = "var/archive"
+    messaging_master_key_source: Literal["env", "kms"] = "env"
+    messaging_master_key: str | None = None
+    messaging_previous_master_key: str | None = None
+    messaging_kms_key_id: str | None = None
     log_level: Annotated[str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
 
     @property
@@ -147,6 +153,24 @@ def _check(settings: Settings) -> None:
         ("redis://", "rediss://", "unix://")
     ):
         raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+    for name in ("messaging_master_key", "messaging_previous_master_key"):
+        value = getattr(settings, name)
+        if value is not None and master_key_bytes(value) is None:
+            raise SettingsError(
+                f"{name.upper()} is malformed: use the base64 of exactly 32 random bytes "
+                "(e.g. `openssl rand -base64 32`)"
+            )
+    if settings.messaging_master_key_source == "kms" and not settings.messaging_kms_key_id:
+        raise SettingsError("MESSAGING_KMS_KEY_ID is required when MESSAGING_MASTER_KEY_SOURCE=kms")
+
+
+def master_key_bytes(value: str) -> bytes | None:
+    """The 32 bytes of a base64 master key, or None when it is not one."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == 32 else None
 
 
 def _describe(exc: msgspec.ValidationError) -> str:

@@ -1,0 +1,1 @@
+"""Messaging: the clinics' provider credentials, kept sealed under per-clinic data keys."""
