@@ -66,6 +66,19 @@ class Bookable:
         assert response.status_code == 201, response.text
         return response.json()["data"]["appointment"]
 
+    async def series(
+        self, starts_at: datetime.datetime | str, occurrences: int, **fields: Any
+    ) -> httpx.Response:
+        token = fields.pop("token", self.patient)
+        body = {
+            "practitionerId": self.practitioner_id,
+            "serviceId": self.service_id,
+            "startsAt": starts_at if isinstance(starts_at, str) else iso(starts_at),
+            "occurrences": occurrences,
+            **fields,
+        }
+        return await self.clinic.call("POST", "/appointments/series", token, json=body)
+
     async def act(
         self, appointment_id: str, action: str, token: str, **body: Any
     ) -> httpx.Response:

@@ -56,6 +56,19 @@ async def payment_row(engine: AsyncEngine, clinic: ClinicApi, appointment_id: st
         ).one()
 
 
+async def expire(engine: AsyncEngine, clinic: ClinicApi, appointment_id: str) -> None:
+    info = tenant_info(clinic.tenant)
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:
+        await session.execute(
+            update(Appointment)
+            .where(Appointment.id == uuid.UUID(appointment_id))
+            .values(
+                hold_expires_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+            )
+        )
+
+
 async def test_a_clinic_takes_cards_only_once_stripe_says_its_account_is_ready(
     clinic_a: ClinicApi, engine: AsyncEngine, stripe: StripeStandIn
 ) -> None:
@@ -118,16 +131,7 @@ async def test_an_unpaid_hold_expires_frees_the_slot_and_gives_the_unit_back(
     desk = await connected(clinic_a, engine, stripe)
     held = (await desk.book(local(2, "10:00"), paymentMethod="card")).json()["data"]
     appointment_id = held["appointment"]["id"]
-    info = tenant_info(clinic_a.tenant)
-    assert info is not None
-    async with clinic_transaction(engine, info) as session:
-        await session.execute(
-            update(Appointment)
-            .where(Appointment.id == uuid.UUID(appointment_id))
-            .values(
-                hold_expires_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
-            )
-        )
+    await expire(engine, clinic_a, appointment_id)
 
     expired, settled = await sweep_holds(engine, settings)
 
@@ -146,16 +150,7 @@ async def test_an_expired_hold_never_blocks_a_new_booking_even_before_the_sweep(
 ) -> None:
     desk = await connected(clinic_a, engine, stripe)
     held = (await desk.book(local(2, "10:00"), paymentMethod="card")).json()["data"]
-    info = tenant_info(clinic_a.tenant)
-    assert info is not None
-    async with clinic_transaction(engine, info) as session:
-        await session.execute(
-            update(Appointment)
-            .where(Appointment.id == uuid.UUID(held["appointment"]["id"]))
-            .values(
-                hold_expires_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
-            )
-        )
+    await expire(engine, clinic_a, held["appointment"]["id"])
 
     date = local(2, "10:00").astimezone(BERLIN).date()
     offered = await desk.slots(date, date)
@@ -178,16 +173,10 @@ async def test_a_payment_arriving_after_the_hold_expired_is_refunded(
     held = (await desk.book(local(2, "10:00"), paymentMethod="card")).json()["data"]
     appointment_id = held["appointment"]["id"]
     intent = intent_of(stripe, appointment_id)
+    await expire(engine, clinic_a, appointment_id)
     info = tenant_info(clinic_a.tenant)
     assert info is not None
     async with clinic_transaction(engine, info) as session:
-        await session.execute(
-            update(Appointment)
-            .where(Appointment.id == uuid.UUID(appointment_id))
-            .values(
-                hold_expires_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
-            )
-        )
         # The hold expires here, and the patient pays before its intent is cancelled.
         await expire_holds(
             session, QuotaEngine(session, info.id, 7), datetime.datetime.now(datetime.UTC)
@@ -260,19 +249,6 @@ async def test_a_free_service_cannot_be_paid_by_card(
 
     assert answer.status_code == 422
     assert stripe.payment_intents_for("tenant_id", str(clinic_a.tenant.id)) == []
-
-
-async def expire(engine: AsyncEngine, clinic: ClinicApi, appointment_id: str) -> None:
-    info = tenant_info(clinic.tenant)
-    assert info is not None
-    async with clinic_transaction(engine, info) as session:
-        await session.execute(
-            update(Appointment)
-            .where(Appointment.id == uuid.UUID(appointment_id))
-            .values(
-                hold_expires_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
-            )
-        )
 
 
 async def test_concurrent_bookings_over_an_expired_hold_give_one_booking_and_no_error(

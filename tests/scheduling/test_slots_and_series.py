@@ -119,17 +119,7 @@ async def test_a_weekly_series_keeps_its_wall_clock_time_across_the_change_of_cl
 ) -> None:
     desk = await bookable(clinic_a, engine, policy={"horizonDays": 730})
 
-    answer = await clinic_a.call(
-        "POST",
-        "/appointments/series",
-        desk.patient,
-        json={
-            "practitionerId": desk.practitioner_id,
-            "serviceId": desk.service_id,
-            "startsAt": "2027-03-15T08:00:00Z",
-            "occurrences": 4,
-        },
-    )
+    answer = await desk.series("2027-03-15T08:00:00Z", 4)
 
     assert answer.status_code == 201, answer.text
     booked = answer.json()["data"]["appointments"]
@@ -146,17 +136,8 @@ async def test_a_series_with_one_taken_occurrence_books_nothing(
     blocker = await desk.booked(local(16, "10:00"))
     before = await counters(engine, clinic_a.tenant)
 
-    answer = await clinic_a.call(
-        "POST",
-        "/appointments/series",
-        desk.reception,
-        json={
-            "practitionerId": desk.practitioner_id,
-            "serviceId": desk.service_id,
-            "startsAt": iso(local(2, "10:00")),
-            "occurrences": 12,
-            "patientId": str(desk.patient_id),
-        },
+    answer = await desk.series(
+        iso(local(2, "10:00")), 12, token=desk.reception, patientId=str(desk.patient_id)
     )
 
     assert answer.status_code == 409
@@ -202,17 +183,7 @@ async def test_the_rest_of_a_series_is_cancelled_or_moved_together(
     clinic_a: ClinicApi, engine: AsyncEngine
 ) -> None:
     desk = await bookable(clinic_a, engine)
-    made = await clinic_a.call(
-        "POST",
-        "/appointments/series",
-        desk.patient,
-        json={
-            "practitionerId": desk.practitioner_id,
-            "serviceId": desk.service_id,
-            "startsAt": iso(local(2, "10:00")),
-            "occurrences": 6,
-        },
-    )
+    made = await desk.series(iso(local(2, "10:00")), 6)
     series = made.json()["data"]["appointments"]
     blocker = await desk.booked(local(2 + 7 * 4, "11:00"))
 
@@ -257,17 +228,7 @@ async def test_the_rest_of_a_series_moves_a_week_on_over_its_own_occurrences(
     clinic_a: ClinicApi, engine: AsyncEngine
 ) -> None:
     desk = await bookable(clinic_a, engine)
-    made = await clinic_a.call(
-        "POST",
-        "/appointments/series",
-        desk.patient,
-        json={
-            "practitionerId": desk.practitioner_id,
-            "serviceId": desk.service_id,
-            "startsAt": iso(local(2, "10:00")),
-            "occurrences": 4,
-        },
-    )
+    made = await desk.series(iso(local(2, "10:00")), 4)
     series = made.json()["data"]["appointments"]
 
     later = await desk.act(

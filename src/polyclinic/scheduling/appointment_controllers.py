@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +36,6 @@ from polyclinic.scheduling.appointment_schemas import (
 )
 from polyclinic.scheduling.booking import BookingRequest, Desk
 from polyclinic.scheduling.lifecycle import AppointmentActions, check_in_token, self_check_in
-from polyclinic.scheduling.models import Appointment
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import error_responses
@@ -91,6 +91,31 @@ def _request(data: BookingIn | SeriesIn) -> BookingRequest:
         notes=data.notes,
         parent_id=getattr(data, "parent_id", None),
     )
+
+
+def step_route(path: str, step: str, summary: str, action: str, message: str) -> HTTPRouteHandler:
+    """One lifecycle step as its own route, with its own permission."""
+
+    async def take_step(
+        self: Controller,
+        appointment_id: FromPath[uuid.UUID],
+        clinic_db: NamedDependency[AsyncSession],
+        clinic: NamedDependency[TenantInfo],
+        runtime: NamedDependency[Runtime],
+        principal: NamedDependency[Principal],
+    ) -> Envelope[AppointmentOut]:
+        actions = AppointmentActions(clinic_db, clinic, runtime.settings, principal)
+        done = await actions.advance(appointment_id, step)
+        return ok(appointment_out(done, zone_of(clinic)), message)
+
+    take_step.__name__ = f"{step}_appointment"
+    return post(
+        f"/{{appointment_id:uuid}}/{path}",
+        status_code=HTTP_200_OK,
+        summary=summary,
+        responses=STEP,
+        opt={"permission": ("appointments", action)},
+    )(take_step)
 
 
 class AppointmentsController(Controller):
@@ -259,89 +284,30 @@ class AppointmentsController(Controller):
         appointment = await self_check_in(clinic_db, runtime.signer, data.token, clinic.id)
         return ok(appointment_out(appointment, zone_of(clinic)), "Checked in")
 
-    async def _step(
-        self,
-        name: str,
-        appointment_id: uuid.UUID,
-        clinic_db: AsyncSession,
-        clinic: TenantInfo,
-        runtime: Runtime,
-        principal: Principal,
-    ) -> Appointment:
-        actions = AppointmentActions(clinic_db, clinic, runtime.settings, principal)
-        return await actions.advance(appointment_id, name)
-
-    @post(
-        "/{appointment_id:uuid}/check-in",
-        status_code=HTTP_200_OK,
-        summary="Check the patient in (confirmed -> checked_in)",
-        responses=STEP,
-        opt={"permission": ("appointments", "check_in")},
+    check_in = step_route(
+        "check-in",
+        "checked_in",
+        "Check the patient in (confirmed -> checked_in)",
+        "check_in",
+        "Checked in",
     )
-    async def check_in(
-        self,
-        appointment_id: FromPath[uuid.UUID],
-        clinic_db: NamedDependency[AsyncSession],
-        clinic: NamedDependency[TenantInfo],
-        runtime: NamedDependency[Runtime],
-        principal: NamedDependency[Principal],
-    ) -> Envelope[AppointmentOut]:
-        done = await self._step("checked_in", appointment_id, clinic_db, clinic, runtime, principal)
-        return ok(appointment_out(done, zone_of(clinic)), "Checked in")
-
-    @post(
-        "/{appointment_id:uuid}/start",
-        status_code=HTTP_200_OK,
-        summary="Start the visit (checked_in -> in_progress)",
-        responses=STEP,
-        opt={"permission": ("appointments", "treat")},
+    start = step_route(
+        "start", "started", "Start the visit (checked_in -> in_progress)", "treat", "Visit started"
     )
-    async def start(
-        self,
-        appointment_id: FromPath[uuid.UUID],
-        clinic_db: NamedDependency[AsyncSession],
-        clinic: NamedDependency[TenantInfo],
-        runtime: NamedDependency[Runtime],
-        principal: NamedDependency[Principal],
-    ) -> Envelope[AppointmentOut]:
-        done = await self._step("started", appointment_id, clinic_db, clinic, runtime, principal)
-        return ok(appointment_out(done, zone_of(clinic)), "Visit started")
-
-    @post(
-        "/{appointment_id:uuid}/complete",
-        status_code=HTTP_200_OK,
-        summary="Complete the visit (in_progress -> completed)",
-        responses=STEP,
-        opt={"permission": ("appointments", "treat")},
+    complete = step_route(
+        "complete",
+        "completed",
+        "Complete the visit (in_progress -> completed)",
+        "treat",
+        "Visit completed",
     )
-    async def complete(
-        self,
-        appointment_id: FromPath[uuid.UUID],
-        clinic_db: NamedDependency[AsyncSession],
-        clinic: NamedDependency[TenantInfo],
-        runtime: NamedDependency[Runtime],
-        principal: NamedDependency[Principal],
-    ) -> Envelope[AppointmentOut]:
-        done = await self._step("completed", appointment_id, clinic_db, clinic, runtime, principal)
-        return ok(appointment_out(done, zone_of(clinic)), "Visit completed")
-
-    @post(
-        "/{appointment_id:uuid}/no-show",
-        status_code=HTTP_200_OK,
-        summary="The patient did not come (confirmed -> no_show, once it has begun)",
-        responses=STEP,
-        opt={"permission": ("appointments", "no_show")},
+    no_show = step_route(
+        "no-show",
+        "no_show",
+        "The patient did not come (confirmed -> no_show, once it has begun)",
+        "no_show",
+        "Marked as no-show",
     )
-    async def no_show(
-        self,
-        appointment_id: FromPath[uuid.UUID],
-        clinic_db: NamedDependency[AsyncSession],
-        clinic: NamedDependency[TenantInfo],
-        runtime: NamedDependency[Runtime],
-        principal: NamedDependency[Principal],
-    ) -> Envelope[AppointmentOut]:
-        done = await self._step("no_show", appointment_id, clinic_db, clinic, runtime, principal)
-        return ok(appointment_out(done, zone_of(clinic)), "Marked as no-show")
 
     @post(
         "/{appointment_id:uuid}/cancel",
