@@ -44,8 +44,10 @@ from polyclinic.identity.patients import PatientsController
 from polyclinic.identity.staff_controllers import InvitationsController, StaffController
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
+from polyclinic.messaging.channel_controllers import MessagingChannelsController
 from polyclinic.messaging.check import verify_master_key
 from polyclinic.messaging.masters import keyring_for
+from polyclinic.messaging.template_controllers import TemplatesController
 from polyclinic.payments.controllers import PaymentsController
 from polyclinic.platform.controllers import (
     ClinicDomainsController,
@@ -105,6 +107,8 @@ def clinic_api() -> Router:
             PractitionersController,
             ServicesController,
             LocationsController,
+            MessagingChannelsController,
+            TemplatesController,
             SlotsController,
             AppointmentsController,
             PaymentsController,

@@ -63,6 +63,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     messaging_master_key: str | None = None
     messaging_previous_master_key: str | None = None
     messaging_kms_key_id: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    meta_graph_api_base: str = "https://graph.facebook.com"
     log_level: Annotated[str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
 
     @property
@@ -149,6 +151,9 @@ def _check(settings: Settings) -> None:
         ("https://", "http://")
     ):
         raise SettingsError("STRIPE_API_BASE must be an http(s) address")
+    for name in ("twilio_api_base", "meta_graph_api_base"):
+        if not getattr(settings, name).startswith(("https://", "http://")):
+            raise SettingsError(f"{name.upper()} must be an http(s) address")
     if settings.redis_url and not settings.redis_url.startswith(
         ("redis://", "rediss://", "unix://")
     ):

@@ -23,6 +23,7 @@ from polyclinic.messaging.secrets import ChannelSecrets
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info
+from tests.identity.conftest import clinic_a, clinic_b, mailer  # noqa: F401
 
 
 def new_master_key() -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.session import clinic_transaction
+from polyclinic.messaging.channels import ChannelSetting
 from polyclinic.scheduling.models import Practitioner, Service
 from polyclinic.tenancy.resolver import tenant_info
 from tests.billing.test_stripe_billing import admin_of
@@ -333,7 +334,7 @@ async def test_the_onboarding_checklist_follows_what_the_clinic_set_up(
         return {s["key"]: s["done"] for s in answer.json()["data"]["steps"]}
 
     assert await done() == dict.fromkeys(
-        ("profile", "staff", "services", "schedules", "payments"), False
+        ("profile", "staff", "services", "schedules", "payments", "messaging"), False
     )
     await clinic_a.call("PATCH", "/clinic", token, json={"phone": "+49 30 1234567"})
     assert (await done())["profile"] is False  # the address is still missing
@@ -370,6 +371,7 @@ async def test_the_onboarding_checklist_follows_what_the_clinic_set_up(
         "services": True,
         "schedules": False,  # not verified yet: nobody can book them
         "payments": False,
+        "messaging": False,
     }
     await clinic_a.call("POST", f"/practitioners/{practitioner}/verify", token)
     page = await clinic_a.call("POST", "/billing/portal", token)
@@ -377,8 +379,14 @@ async def test_the_onboarding_checklist_follows_what_the_clinic_set_up(
         clinic_a.client, stripe.complete_checkout(page.json()["data"]["url"].rsplit("/", 1)[1])
     )
 
+    assert (await done())["payments"] is True
+    info = tenant_info(clinic_a.tenant)
+    assert info is not None
+    async with clinic_transaction(engine, info) as session:  # as the channel API saves it
+        session.add(ChannelSetting(channel="email", provider="smtp", settings={}))
+
     answer = await clinic_a.call("GET", "/onboarding", token)
-    assert answer.json()["data"]["completed"] == 5 and answer.json()["data"]["percent"] == 100
+    assert answer.json()["data"]["completed"] == 6 and answer.json()["data"]["percent"] == 100
     public = await clinic_a.call("GET", "/clinic")
     assert public.json()["data"]["address"] == "1 River Street, Berlin"
 

@@ -17,6 +17,7 @@ from polyclinic.billing.models import Subscription
 from polyclinic.clinic.models import ClinicProfile
 from polyclinic.identity.models import User
 from polyclinic.identity.roles import Role
+from polyclinic.messaging.channels import ChannelSetting
 from polyclinic.scheduling.models import Practitioner, Service, ServicePractitioner, WeeklyHours
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok
@@ -87,6 +88,10 @@ async def pays_by_card(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
     )
 
 
+async def has_email_provider(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
+    return await _has(session, ChannelSetting.channel == "email")
+
+
 STEPS: list[Step] = [
     Step(
         "profile",
@@ -117,6 +122,12 @@ STEPS: list[Step] = [
         "Add a card for the subscription",
         "POST /api/v1/billing/portal and complete the Stripe page",
         pays_by_card,
+    ),
+    Step(
+        "messaging",
+        "Connect the clinic's email (and, if you like, SMS and WhatsApp)",
+        "PUT /api/v1/messaging/channels/email with SMTP or SES settings, then POST its /test",
+        has_email_provider,
     ),
 ]
 

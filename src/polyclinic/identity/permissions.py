@@ -59,6 +59,8 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("appointments", "no_show"): frozenset({A, R, D, N}),
     ("payments", "read"): frozenset({A, Role.BILLING}),
     ("payments", "manage"): frozenset({A}),
+    ("messaging", "read"): frozenset({A}),
+    ("messaging", "manage"): frozenset({A}),
 }
 
 # Permissions that, for these roles, reach only the caller's own records.
