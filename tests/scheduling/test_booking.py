@@ -280,3 +280,23 @@ async def test_two_clinics_with_the_same_ids_never_see_each_others_appointments(
     assert cancelled_in_b.status_code == 200
     assert again_a.json()["data"]["status"] == "confirmed"
     assert cross.status_code == 401  # a token of one clinic means nothing at another
+
+
+async def test_bookings_reaching_80_and_100_percent_of_the_quota_each_send_one_event(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    desk = await bookable(clinic_a, engine)
+    await put_on_plan(engine, clinic_a.tenant, included=5, policy=OveragePolicy.CHARGE)
+    booked = [await desk.booked(local(2, f"{9 + n}:00")) for n in range(4)]
+    await desk.act(booked[-1]["id"], "cancel", desk.patient, reason="Back under 80%")
+    for n in range(4, 8):  # to 80% again, then 100%, then overage
+        await desk.booked(local(2, f"{9 + n}:00"))
+
+    events = [e for e in await rows(engine, clinic_a, OutboxEvent) if e.kind.startswith("billing.")]
+
+    by_percent = {e.payload["percent"]: e for e in events}
+    assert len(events) == 2
+    assert sorted(by_percent) == [80, 100]
+    assert by_percent[80].payload["used"] == 4
+    assert by_percent[100].payload["used"] == 5
+    assert all(e.payload["included"] == 5 and e.payload["plan"] == "Test plan" for e in events)

@@ -4,7 +4,8 @@
 clinic's own role (row-level security keeps it to its own rows). The ledger's unique key makes
 each appointment count once; the conditional UPDATE makes the counter unable to pass the
 included amount however many bookings race for the last unit: PostgreSQL serialises them on
-the period row and re-checks the condition for each.
+the period row and re-checks the condition for each. Reaching 80% and 100% of the included
+amount writes an event to the clinic's outbox, once per period each.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from polyclinic.billing.models import (
 from polyclinic.billing.subscriptions import clinic_subscription
 from polyclinic.db.base import utcnow
 from polyclinic.errors import DomainError
+from polyclinic.worker.outbox import record
 
 _COUNTERS = (
     QuotaPeriod.included,
@@ -38,6 +40,9 @@ _COUNTERS = (
     QuotaPeriod.notified_80_at,
     QuotaPeriod.notified_100_at,
 )
+
+
+QUOTA_THRESHOLD_EVENT = "billing.quota_threshold_reached"
 
 
 class PaymentRequired(DomainError):
@@ -113,6 +118,21 @@ class QuotaEngine:
             counted = await self._count(period.id, -1, overage=overage)
             return Usage(counted.included, counted.used, counted.overage)
         crossed = await self._mark_thresholds(period.id, counted)
+        for percent in crossed:
+            # In the booking's transaction, to the clinic's outbox: messaging tells the admins.
+            record(
+                self.db,
+                QUOTA_THRESHOLD_EVENT,
+                None,
+                {
+                    "percent": percent,
+                    "included": counted.included,
+                    "used": counted.used - counted.overage,
+                    "periodStart": period.period_start.isoformat(),
+                    "periodEnd": period.period_end.isoformat(),
+                    "plan": plan.name,
+                },
+            )
         return Usage(counted.included, counted.used, counted.overage, crossed)
 
     async def release(self, appointment_id: uuid.UUID) -> bool:
