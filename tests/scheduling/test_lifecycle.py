@@ -19,10 +19,10 @@ from tests.identity.conftest import ClinicApi
 from tests.scheduling.conftest import Bookable, bookable, iso, local, user_token
 from tests.scheduling.test_booking import ledger
 
-STEPS = ("check-in", "start", "complete", "no-show", "cancel")
+STEPS = ("check-in", "start", "complete", "no-show", "cancel", "reschedule")
 # Where each state can go; everything else is 409 naming the current state.
 LEGAL = {
-    "confirmed": {"check-in", "no-show", "cancel"},
+    "confirmed": {"check-in", "no-show", "cancel", "reschedule"},
     "checked_in": {"start"},
     "in_progress": {"complete"},
     "completed": set(),
@@ -30,6 +30,7 @@ LEGAL = {
     "no_show": set(),
 }
 ROUTE_TO_STATE = {
+    "reschedule": "confirmed",
     "check-in": "checked_in",
     "start": "in_progress",
     "complete": "completed",
@@ -89,7 +90,9 @@ async def test_every_step_from_every_state_is_taken_or_refused_with_the_current_
             appointment_id = await in_state(desk, engine, state, n)
             if step == "no-show":
                 await shift(engine, clinic_a, appointment_id, datetime.timedelta(days=-6))
-            body = {"reason": "testing"} if step == "cancel" else {}
+            body: dict[str, str] = {"reason": "testing"} if step == "cancel" else {}
+            if step == "reschedule":  # to a free time of its own
+                body = {"startsAt": iso(local(9 + n // 20, f"{1 + n % 20:02d}:00"))}
             answer = await desk.act(appointment_id, step, desk.admin, **body)
             if step in legal:
                 assert answer.status_code == 200, (state, step, answer.text)
