@@ -46,6 +46,7 @@ from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
 from polyclinic.messaging.channel_controllers import MessagingChannelsController
 from polyclinic.messaging.check import verify_master_key
+from polyclinic.messaging.delivery_controllers import DeliveriesController
 from polyclinic.messaging.masters import keyring_for
 from polyclinic.messaging.template_controllers import TemplatesController
 from polyclinic.payments.controllers import PaymentsController
@@ -109,6 +110,7 @@ def clinic_api() -> Router:
             LocationsController,
             MessagingChannelsController,
             TemplatesController,
+            DeliveriesController,
             SlotsController,
             AppointmentsController,
             PaymentsController,

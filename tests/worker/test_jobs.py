@@ -93,7 +93,7 @@ async def test_two_schedulers_send_a_periodic_job_once_and_it_runs(
     finally:
         await redis.aclose()
 
-    assert sent == [["billing_housekeeping", "scheduling_housekeeping"], [], []]
+    assert sent == [["billing_housekeeping", "scheduling_housekeeping", "relay_outboxes"], [], []]
     await asyncio.to_thread(broker.join, "billing", timeout=10_000)
     subscription, _ = await subscription_of(engine, two_clinics[0])
     assert str(subscription.status) == "unpaid"

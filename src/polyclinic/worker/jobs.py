@@ -21,7 +21,11 @@ from polyclinic.config import Settings
 from polyclinic.db.engine import create_app_engine
 
 # Modules whose jobs every broker gets; each registers its jobs with @job on import.
-TASK_MODULES: tuple[str, ...] = ("polyclinic.billing.jobs", "polyclinic.scheduling.jobs")
+TASK_MODULES: tuple[str, ...] = (
+    "polyclinic.billing.jobs",
+    "polyclinic.scheduling.jobs",
+    "polyclinic.messaging.delivery",
+)
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,15 @@ def enqueue(broker: dramatiq.Broker, name: str, *args: Any) -> None:
 
 
 class JobResources(dramatiq.Middleware):
-    """Settings, and a database engine and Redis client made on the worker's own event loop
-    (connections belong to the loop that opened them)."""
+    """Settings, the broker, and a database engine and Redis client made on the worker's own
+    event loop (connections belong to the loop that opened them)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: AsyncEngine | None = None
         self._redis: Redis | None = None
+        # The broker running the job, for jobs that send jobs (the outbox relay).
+        self.broker: dramatiq.Broker | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -83,6 +89,7 @@ class JobResources(dramatiq.Middleware):
         return self._redis
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self.broker = broker
         _current.set(self)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

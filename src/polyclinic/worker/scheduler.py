@@ -21,6 +21,7 @@ logger = logging.getLogger("polyclinic.worker")
 PERIODIC: tuple[tuple[str, int], ...] = (
     ("billing_housekeeping", 300),
     ("scheduling_housekeeping", 60),
+    ("relay_outboxes", 15),
 )
 
 

@@ -1,0 +1,393 @@
+"""Delivery: the messages an outbox event causes, sent through the clinic's own providers.
+
+For one event, the delivery rows are made first (one per recipient and channel, never twice),
+then each one not yet sent is sent with its own id as the idempotency key. A failure is
+recorded on the row (attempts, the provider's reason) and raised, so the job's retries try
+the failed rows again; a row once `sent` is never sent again. A channel the clinic has not
+configured is recorded `not_sent` with the reason (there is no platform default provider yet).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dramatiq
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
+from polyclinic.clinic.models import ClinicProfile
+from polyclinic.config import Settings
+from polyclinic.db.base import utcnow
+from polyclinic.db.session import clinic_session, platform_session
+from polyclinic.errors import Conflict, InvalidInput, NotFound, Unavailable, UpstreamFailed
+from polyclinic.identity.models import User
+from polyclinic.identity.roles import Role
+from polyclinic.identity.tokens import TokenSigner
+from polyclinic.messaging.channels import provider_for
+from polyclinic.messaging.delivery_models import Delivery, DeliveryStatus
+from polyclinic.messaging.keys import clinic_of
+from polyclinic.messaging.providers import OutgoingMessage
+from polyclinic.messaging.providers.base import is_phone_number
+from polyclinic.messaging.templates import Rendered, Templates
+from polyclinic.scheduling.lifecycle import check_in_token
+from polyclinic.scheduling.models import Appointment, Practitioner, Service
+from polyclinic.tenancy.context import TenantInfo, current_tenant
+from polyclinic.tenancy.models import Tenant, TenantStatus
+from polyclinic.tenancy.resolver import tenant_info
+from polyclinic.worker.jobs import enqueue, job, job_resources
+from polyclinic.worker.outbox import OutboxEvent
+
+logger = logging.getLogger("polyclinic.messaging")
+
+DELIVER_JOB = "deliver_event"
+RELAY_JOB = "relay_outboxes"
+LOCALE = "en"  # patients have no language setting yet
+QUOTA_KIND = "quota_threshold"
+# Outbox events that message the patient, and the template kind of each.
+PATIENT_MESSAGES = {
+    "appointment.confirmed": "appointment_confirmation",
+    "appointment.rescheduled": "appointment_rescheduled",
+    "appointment.cancelled": "appointment_cancelled",
+    "appointment.no_show": "no_show_follow_up",
+}
+RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+ERROR_LENGTH = 1000
+
+
+class DeliveryFailed(Exception):
+    """Some of an event's deliveries failed; raised so the job is retried with backoff."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: uuid.UUID
+    channel: str
+    address: str
+
+
+# Relay -----------------------------------------------------------------------------------
+
+
+async def relay_outbox(session: AsyncSession, broker: dramatiq.Broker, limit: int = 500) -> int:
+    """Send one `deliver_event` job per unrelayed event of the session's clinic, carrying the
+    clinic, and mark each relayed only once its job is enqueued. If the broker cannot be
+    reached the error is raised and the events not yet enqueued stay for the next run."""
+    clinic = clinic_of(session)
+    events = (
+        await session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.relayed_at.is_(None))
+            .order_by(OutboxEvent.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    relayed = 0
+    token = current_tenant.set(clinic)
+    try:
+        for event in events:
+            enqueue(broker, DELIVER_JOB, str(event.id))
+            event.relayed_at = utcnow()
+            relayed += 1
+    finally:
+        current_tenant.reset(token)
+        # Those enqueued are marked; the rest are unlocked, still unrelayed.
+        await session.commit()
+    return relayed
+
+
+async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker) -> int:
+    """Relay every active clinic's outbox; one clinic's trouble does not stop the others."""
+    async with platform_session(engine) as session:
+        tenants = (
+            await session.scalars(select(Tenant).where(Tenant.status == TenantStatus.ACTIVE))
+        ).all()
+    relayed = 0
+    for tenant in tenants:
+        clinic = tenant_info(tenant)
+        assert clinic is not None
+        try:
+            async with clinic_session(engine, clinic) as session:
+                relayed += await relay_outbox(session, broker)
+        except Exception as exc:
+            logger.warning("clinic %s: outbox not relayed (%s)", clinic.id, type(exc).__name__)
+    return relayed
+
+
+@job(queue="messaging", max_retries=0)
+async def relay_outboxes() -> None:
+    resources = job_resources()
+    assert resources.broker is not None
+    await relay_all(resources.engine, resources.broker)
+
+
+# Delivery --------------------------------------------------------------------------------
+
+
+@job(queue="messaging", max_retries=8, min_backoff=15_000, max_backoff=3_600_000)
+async def deliver_event(event_id: str) -> None:
+    clinic = current_tenant.get()
+    if clinic is None:
+        raise RuntimeError("deliver_event runs in a clinic's context only")
+    resources = job_resources()
+    await deliver(resources.engine, resources.settings, clinic, uuid.UUID(event_id))
+
+
+async def deliver(
+    engine: AsyncEngine, settings: Settings, clinic: TenantInfo, event_id: uuid.UUID
+) -> list[Delivery]:
+    """Make the event's deliveries, send those not sent yet; raises `DeliveryFailed` when
+    any failed (they are retried by the job's next attempt)."""
+    async with clinic_session(engine, clinic) as session:
+        ids = await prepare(session, event_id)
+        done = [await send(session, settings, delivery_id) for delivery_id in ids]
+    failed = [d for d in done if d is not None and d.status == DeliveryStatus.FAILED]
+    if failed:
+        raise DeliveryFailed(
+            f"{len(failed)} of {len(ids)} deliveries of event {event_id} failed; retried later"
+        )
+    return [d for d in done if d is not None]
+
+
+async def prepare(session: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]:
+    """The event's deliveries, made once (a second run finds them made)."""
+    event = await session.get(OutboxEvent, event_id)
+    if event is None:
+        return []
+    kind, recipients = await _recipients(session, event)
+    if recipients:
+        now = utcnow()
+        await session.execute(
+            insert(Delivery)
+            .values(
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "outbox_event_id": event.id,
+                        "kind": kind,
+                        "channel": r.channel,
+                        "recipient_id": r.user_id,
+                        "address": r.address,
+                        "status": DeliveryStatus.PENDING,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for r in recipients
+                ]
+            )
+            .on_conflict_do_nothing(constraint="uq_deliveries_event_recipient_channel")
+        )
+    ids = list(
+        await session.scalars(
+            select(Delivery.id)
+            .where(Delivery.outbox_event_id == event.id)
+            .order_by(Delivery.created_at, Delivery.channel)
+        )
+    )
+    await session.commit()
+    return ids
+
+
+async def _recipients(session: AsyncSession, event: OutboxEvent) -> tuple[str, list[Recipient]]:
+    if event.kind in PATIENT_MESSAGES:
+        patient = await session.get(User, uuid.UUID(event.payload["patientId"]))
+        if patient is None:
+            return PATIENT_MESSAGES[event.kind], []
+        recipients = [Recipient(patient.id, "email", patient.email)]
+        if is_phone_number(patient.phone):
+            recipients.append(Recipient(patient.id, "sms", str(patient.phone)))
+        return PATIENT_MESSAGES[event.kind], recipients
+    if event.kind == QUOTA_THRESHOLD_EVENT:
+        admins = await session.scalars(
+            select(User).where(User.role == Role.CLINIC_ADMIN, User.is_active.is_(True))
+        )
+        return QUOTA_KIND, [Recipient(a.id, "email", a.email) for a in admins]
+    return "", []
+
+
+async def send(
+    session: AsyncSession, settings: Settings, delivery_id: uuid.UUID
+) -> Delivery | None:
+    """Send one delivery unless it is sent already (or another worker holds it: None).
+    Commits its outcome; never raises for the provider's refusal (the row says it)."""
+    delivery = await session.scalar(
+        select(Delivery)
+        .where(Delivery.id == delivery_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if delivery is None or delivery.status not in RETRYABLE:
+        await session.commit()
+        return delivery
+    try:
+        provider = await provider_for(session, settings, delivery.channel)
+    except Unavailable as exc:
+        provider = None
+        delivery.attempts += 1
+        _failed(delivery, str(exc))
+    else:
+        if provider is None:
+            delivery.status = DeliveryStatus.NOT_SENT
+            delivery.reason = (
+                f"the clinic has no {delivery.channel} provider, and there is no platform default"
+            )
+            await session.commit()
+            logger.info("delivery %s not sent: no %s provider", delivery.id, delivery.channel)
+            return delivery
+    if provider is not None:
+        delivery.attempts += 1
+        delivery.provider = provider.name
+        try:
+            event = await session.get_one(OutboxEvent, delivery.outbox_event_id)
+            rendered = await _render(session, settings, delivery, event)
+            # The row stays locked while the provider answers: no other worker sends it too.
+            message_id = await provider.send(
+                OutgoingMessage(
+                    channel=delivery.channel,
+                    to=delivery.address,
+                    body=rendered.body,
+                    subject=rendered.subject,
+                    idempotency_key=str(delivery.id),
+                )
+            )
+        except (UpstreamFailed, InvalidInput) as exc:
+            _failed(delivery, str(exc))
+        except Exception as exc:
+            _failed(delivery, f"the send failed unexpectedly ({type(exc).__name__})")
+        else:
+            delivery.status = DeliveryStatus.SENT
+            delivery.provider_message_id = message_id
+            delivery.sent_at = utcnow()
+            delivery.last_error = None
+            delivery.reason = None
+    await session.commit()
+    if delivery.status == DeliveryStatus.SENT:
+        logger.info(
+            "delivery %s sent through %s (provider message id %s)",
+            delivery.id,
+            delivery.provider,
+            delivery.provider_message_id,
+        )
+    else:
+        logger.warning(
+            "delivery %s failed (attempt %d): %s",
+            delivery.id,
+            delivery.attempts,
+            delivery.last_error,
+        )
+    return delivery
+
+
+def _failed(delivery: Delivery, error: str) -> None:
+    """A failed attempt; `error` is the provider's reason with secrets masked, or our own."""
+    delivery.status = DeliveryStatus.FAILED
+    delivery.last_error = error[:ERROR_LENGTH]
+
+
+async def retry(session: AsyncSession, settings: Settings, delivery_id: uuid.UUID) -> Delivery:
+    """A failed or not-sent delivery back to pending, and sent now."""
+    delivery = await session.scalar(
+        select(Delivery).where(Delivery.id == delivery_id).with_for_update()
+    )
+    if delivery is None:
+        raise NotFound("No delivery with this id")
+    if delivery.status not in (DeliveryStatus.FAILED, DeliveryStatus.NOT_SENT):
+        raise Conflict(
+            f"Only failed or not sent deliveries are retried; this one is {delivery.status}"
+        )
+    delivery.status = DeliveryStatus.PENDING
+    delivery.reason = None
+    await session.commit()
+    sent = await send(session, settings, delivery_id)
+    assert sent is not None
+    return sent
+
+
+async def list_deliveries(
+    session: AsyncSession, status: str | None, limit: int, offset: int
+) -> tuple[list[Delivery], int]:
+    query = select(Delivery)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Delivery.created_at.desc(), Delivery.id).limit(limit).offset(offset)
+    )
+    return list(rows), total or 0
+
+
+# Wording ---------------------------------------------------------------------------------
+
+
+async def _render(
+    session: AsyncSession, settings: Settings, delivery: Delivery, event: OutboxEvent
+) -> Rendered:
+    clinic = clinic_of(session)
+    profile = await session.scalar(
+        select(ClinicProfile).order_by(ClinicProfile.created_at).limit(1)
+    )
+    clinic_name = profile.name if profile is not None else clinic.name
+    if delivery.kind == QUOTA_KIND:
+        return _quota_message(clinic_name, event.payload)
+    context = await _visit_values(session, settings, clinic, clinic_name, delivery.kind, event)
+    return await Templates(session).render(delivery.kind, delivery.channel, LOCALE, context)
+
+
+def _quota_message(clinic_name: str, payload: dict[str, Any]) -> Rendered:
+    percent, used, included = payload["percent"], payload["used"], payload["included"]
+    return Rendered(
+        f"{clinic_name} has used {percent}% of its appointments this period",
+        f"Hello,\n\n{clinic_name} has booked {used} of the {included} appointments its "
+        f"{payload['plan']} plan includes in the period from {payload['periodStart'][:10]} "
+        f"to {payload['periodEnd'][:10]} ({percent}%).\nAppointments beyond the plan are "
+        "billed as overage; a larger plan may suit the clinic better.\n\nPolyclinic",
+    )
+
+
+async def _visit_values(
+    session: AsyncSession,
+    settings: Settings,
+    clinic: TenantInfo,
+    clinic_name: str,
+    kind: str,
+    event: OutboxEvent,
+) -> dict[str, Any]:
+    payload = event.payload
+    zone = ZoneInfo(clinic.timezone)
+    patient = await session.get_one(User, uuid.UUID(payload["patientId"]))
+    practitioner = await session.get_one(Practitioner, uuid.UUID(payload["practitionerId"]))
+    service = await session.get_one(Service, uuid.UUID(payload["serviceId"]))
+    values: dict[str, Any] = {
+        "clinic_name": clinic_name,
+        "patient_name": f"{patient.first_name} {patient.last_name}".strip(),
+        "practitioner_name": practitioner.display_name,
+        "service_name": service.name,
+        "starts_at": local_time(payload["startsAt"], zone),
+    }
+    if kind == "appointment_confirmation":
+        appointment = await session.get_one(Appointment, uuid.UUID(payload["appointmentId"]))
+        values["check_in_code"] = check_in_token(
+            TokenSigner(settings), clinic.id, appointment, settings.check_in_opens_minutes
+        )
+    elif kind == "appointment_rescheduled":
+        values["previous_starts_at"] = local_time(payload["previousStartsAt"], zone)
+    elif kind == "appointment_cancelled":
+        appointment = await session.get_one(Appointment, uuid.UUID(payload["appointmentId"]))
+        values["reason"] = appointment.cancel_reason or "no reason was given"
+    elif kind == "no_show_follow_up":
+        values["booking_url"] = f"https://{clinic.slug}.{settings.base_domain}/book"
+    return values
+
+
+def local_time(iso: str, zone: ZoneInfo) -> str:
+    """`Mon 1 Mar 2027, 10:30` in the clinic's zone."""
+    at = datetime.datetime.fromisoformat(iso).astimezone(zone)
+    return f"{at:%a} {at.day} {at:%b %Y, %H:%M}"

@@ -1,0 +1,437 @@
+"""Delivery: outbox events relayed to a real Redis broker and an in-process worker, messages
+sent through each clinic's own SMTP server (aiosmtpd), the delivery log, failures, retries
+and channels the clinic has not configured."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import dramatiq
+import msgspec
+import pytest
+from dramatiq import Worker
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from polyclinic.app import create_app
+from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
+from polyclinic.config import Settings
+from polyclinic.db.session import clinic_session, clinic_transaction, quote_ident
+from polyclinic.identity.models import User
+from polyclinic.messaging.delivery import DeliveryFailed, deliver, relay_outbox
+from polyclinic.messaging.delivery_models import Delivery
+from polyclinic.tenancy.context import current_tenant
+from polyclinic.tenancy.models import Tenant
+from polyclinic.worker.broker import create_broker
+from polyclinic.worker.jobs import enqueue
+from polyclinic.worker.outbox import OutboxEvent, record
+from tests.conftest import Client
+from tests.identity.conftest import ClinicApi
+from tests.messaging.conftest import info, new_master_key
+from tests.messaging.smtp_stand_in import SmtpServer, SmtpStandIn
+from tests.scheduling.conftest import Bookable, bookable, local
+
+CONFIRMED = "appointment.confirmed"
+
+
+@pytest.fixture(scope="module")
+def smtp_servers() -> Iterator[tuple[SmtpServer, SmtpServer]]:
+    with SmtpServer(SmtpStandIn()) as first, SmtpServer(SmtpStandIn()) as second:
+        yield first, second
+
+
+@pytest.fixture
+def channel_settings(settings: Settings) -> Settings:
+    return msgspec.structs.replace(settings, messaging_master_key=new_master_key())
+
+
+@pytest.fixture
+async def client(channel_settings: Settings) -> AsyncIterator[Client]:
+    app = create_app(channel_settings)
+    client = Client(app)
+    yield client
+    await client.http.aclose()
+    runtime = app.state.runtime
+    await runtime.engine.dispose()
+    if runtime.redis is not None:
+        await runtime.redis.aclose()
+
+
+@pytest.fixture
+async def clinics(
+    engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
+) -> AsyncIterator[tuple[Tenant, Tenant]]:
+    """The clinics, whose channels and keys are dropped and outbox marked relayed afterwards,
+    so no later relay or key rotation meets this test's throwaway master key or servers."""
+    yield two_clinics
+    async with engine.begin() as connection:
+        for tenant in two_clinics:
+            schema = quote_ident(tenant.schema_name)
+            for table in ("channel_settings", "channel_secrets", "data_keys"):
+                await connection.execute(text(f"DELETE FROM {schema}.{table}"))
+            await connection.execute(
+                text(f"UPDATE {schema}.outbox SET relayed_at = now() WHERE relayed_at IS NULL")
+            )
+
+
+@pytest.fixture
+def broker(channel_settings: Settings) -> Iterator[dramatiq.Broker]:
+    broker = create_broker(channel_settings, namespace=f"polyclinic-test-{uuid.uuid4().hex[:8]}")
+    worker = Worker(broker, worker_timeout=100, worker_threads=2)
+    worker.start()
+    yield broker
+    worker.stop()
+    broker.flush_all()
+    broker.close()
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+async def ready(
+    tenant: Tenant, client: Client, engine: AsyncEngine, server: SmtpServer | None
+) -> tuple[Bookable, str]:
+    """A clinic ready to book whose email channel (when a server is given) is that SMTP
+    server, with an account of its own; (the clinic, its SMTP password)."""
+    clinic = await bookable(ClinicApi(client, tenant), engine)
+    password = f"smtp-Pass-{uuid.uuid4().hex}"
+    if server is not None:
+        login = f"{tenant.slug}-mailer"
+        server.stand_in.accounts[login] = password
+        saved = await clinic.clinic.call(
+            "PUT",
+            "/messaging/channels/email",
+            clinic.admin,
+            json=smtp_body(server, login, password),
+        )
+        assert saved.status_code == 200, saved.text
+    return clinic, password
+
+
+def smtp_body(server: SmtpServer, login: str, password: str) -> dict[str, Any]:
+    return {
+        "provider": "smtp",
+        "settings": {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "security": "none",
+            "username": login,
+            "fromAddress": "front-desk@clinic.example",
+        },
+        "secrets": {"password": password},
+    }
+
+
+async def patient_email(engine: AsyncEngine, clinic: Bookable) -> str:
+    async with clinic_transaction(engine, info(clinic.clinic.tenant)) as session:
+        return (await session.get_one(User, clinic.patient_id)).email
+
+
+def mails_to(server: SmtpServer, address: str) -> list[Any]:
+    return [r for r in server.stand_in.received if address in r.rcpt_tos]
+
+
+async def deliveries(engine: AsyncEngine, tenant: Tenant) -> list[Delivery]:
+    async with clinic_transaction(engine, info(tenant)) as session:
+        return list(await session.scalars(select(Delivery).order_by(Delivery.channel)))
+
+
+async def event_id(engine: AsyncEngine, tenant: Tenant, kind: str = CONFIRMED) -> uuid.UUID:
+    async with clinic_transaction(engine, info(tenant)) as session:
+        found = await session.scalar(select(OutboxEvent.id).where(OutboxEvent.kind == kind))
+    assert found is not None
+    return found
+
+
+async def unrelayed(engine: AsyncEngine, tenant: Tenant) -> int:
+    async with clinic_transaction(engine, info(tenant)) as session:
+        events = await session.scalars(select(OutboxEvent).where(OutboxEvent.relayed_at.is_(None)))
+        return len(events.all())
+
+
+async def relay(engine: AsyncEngine, tenant: Tenant, broker: dramatiq.Broker) -> int:
+    async with clinic_session(engine, info(tenant)) as session:
+        return await relay_outbox(session, broker)
+
+
+async def run_jobs(broker: dramatiq.Broker) -> None:
+    await asyncio.to_thread(broker.join, "messaging", timeout=20_000)
+
+
+async def test_a_confirmed_booking_is_emailed_once_through_the_clinics_own_server(
+    client: Client,
+    engine: AsyncEngine,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    broker: dramatiq.Broker,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    server = smtp_servers[0]
+    clinic, password = await ready(clinics[0], client, engine, server)
+    address = await patient_email(engine, clinic)
+    await clinic.booked(local(2, "10:30"))
+
+    assert await relay(engine, clinics[0], broker) == 2  # booked and confirmed
+    assert await unrelayed(engine, clinics[0]) == 0
+    await run_jobs(broker)
+
+    [mail] = mails_to(server, address)
+    assert mail.login == f"{clinics[0].slug}-mailer"
+    assert mail.message["Subject"] == "Your appointment at Riverside Clinic is confirmed"
+    body = mail.message.get_payload(decode=True).decode()
+    assert "is confirmed for" in body and "Show this code at the desk" in body
+    [delivery] = await deliveries(engine, clinics[0])
+    assert (delivery.kind, delivery.channel, delivery.address) == (
+        "appointment_confirmation",
+        "email",
+        address,
+    )
+    assert (delivery.status, delivery.provider, delivery.attempts) == ("sent", "smtp", 1)
+    assert delivery.provider_message_id == mail.message["Message-ID"]
+
+    # The same event's job again: nothing is sent twice.
+    token = current_tenant.set(info(clinics[0]))
+    try:
+        enqueue(broker, "deliver_event", str(delivery.outbox_event_id))
+    finally:
+        current_tenant.reset(token)
+    await run_jobs(broker)
+    assert len(mails_to(server, address)) == 1
+    [again] = await deliveries(engine, clinics[0])
+    assert (again.id, again.status, again.attempts) == (delivery.id, "sent", 1)
+    assert password not in logs.text
+
+
+async def test_two_clinics_each_send_through_their_own_smtp_server(
+    client: Client,
+    engine: AsyncEngine,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    broker: dramatiq.Broker,
+) -> None:
+    first, _ = await ready(clinics[0], client, engine, smtp_servers[0])
+    second, _ = await ready(clinics[1], client, engine, smtp_servers[1])
+    to_first, to_second = await patient_email(engine, first), await patient_email(engine, second)
+    await first.booked(local(3, "09:00"))
+    await second.booked(local(3, "09:00"))
+
+    for tenant in clinics:
+        assert await relay(engine, tenant, broker) == 2
+    await run_jobs(broker)
+
+    [mail_a] = mails_to(smtp_servers[0], to_first)
+    [mail_b] = mails_to(smtp_servers[1], to_second)
+    assert mails_to(smtp_servers[0], to_second) == mails_to(smtp_servers[1], to_first) == []
+    assert mail_a.login == f"{clinics[0].slug}-mailer"
+    assert mail_b.login == f"{clinics[1].slug}-mailer"
+    assert "Hilltop Clinic" in mail_b.message["Subject"]
+    for tenant in clinics:
+        assert [d.status for d in await deliveries(engine, tenant)] == ["sent"]
+
+
+async def test_a_refused_send_is_failed_listed_and_sent_by_a_retry(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    server = smtp_servers[0]
+    clinic, password = await ready(clinics[0], client, engine, server)
+    address = await patient_email(engine, clinic)
+    login = f"{clinics[0].slug}-mailer"
+    server.stand_in.accounts[login] = "another password"  # the server refuses the clinic
+    await clinic.booked(local(2, "11:00"))
+    confirmed = await event_id(engine, clinics[0])
+
+    for attempt in (1, 2):  # the job's first attempt and a retry by dramatiq
+        with pytest.raises(DeliveryFailed):
+            await deliver(engine, channel_settings, info(clinics[0]), confirmed)
+        [delivery] = await deliveries(engine, clinics[0])
+        assert (delivery.status, delivery.attempts) == ("failed", attempt)
+    assert delivery.last_error is not None and "refused" in delivery.last_error
+    assert mails_to(server, address) == []
+
+    listed = await clinic.clinic.call("GET", "/messaging/deliveries?status=failed", clinic.admin)
+    assert listed.status_code == 200, listed.text
+    [item] = listed.json()["data"]
+    assert (item["id"], item["status"], item["attempts"]) == (str(delivery.id), "failed", 2)
+    assert item["lastError"] == delivery.last_error
+    assert listed.json()["meta"]["total"] == 1
+    sent_list = await clinic.clinic.call("GET", "/messaging/deliveries?status=sent", clinic.admin)
+    assert sent_list.json()["data"] == []
+    refused = await clinic.clinic.call(
+        "GET", "/messaging/deliveries?status=failed", clinic.reception
+    )
+    assert refused.status_code == 403
+
+    server.stand_in.accounts[login] = password  # the server takes the clinic again
+    retried = await clinic.clinic.call(
+        "POST", f"/messaging/deliveries/{delivery.id}/retry", clinic.admin
+    )
+    assert retried.status_code == 200, retried.text
+    data = retried.json()["data"]
+    assert (data["status"], data["attempts"], data["lastError"]) == ("sent", 3, None)
+    [mail] = mails_to(server, address)
+    assert data["providerMessageId"] == mail.message["Message-ID"]
+
+    again = await clinic.clinic.call(
+        "POST", f"/messaging/deliveries/{delivery.id}/retry", clinic.admin
+    )
+    assert again.status_code == 409
+    await deliver(engine, channel_settings, info(clinics[0]), confirmed)
+    assert len(mails_to(server, address)) == 1
+    for body in (listed.text, retried.text, logs.text):
+        assert password not in body
+
+
+async def test_a_channel_the_clinic_has_not_configured_is_not_sent_with_the_reason(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+) -> None:
+    server = smtp_servers[0]
+    clinic, _ = await ready(clinics[0], client, engine, server)
+    async with clinic_transaction(engine, info(clinics[0])) as session:
+        await session.execute(
+            update(User).where(User.id == clinic.patient_id).values(phone="+4930123456")
+        )
+    address = await patient_email(engine, clinic)
+    await clinic.booked(local(2, "12:00"))
+
+    await deliver(engine, channel_settings, info(clinics[0]), await event_id(engine, clinics[0]))
+
+    email, sms = await deliveries(engine, clinics[0])
+    assert (email.channel, email.status) == ("email", "sent")
+    assert len(mails_to(server, address)) == 1
+    assert (sms.channel, sms.address, sms.status, sms.attempts) == (
+        "sms",
+        "+4930123456",
+        "not_sent",
+        0,
+    )
+    assert sms.reason is not None and "no sms provider" in sms.reason
+    listed = await clinic.clinic.call("GET", "/messaging/deliveries?status=not_sent", clinic.admin)
+    assert [item["reason"] for item in listed.json()["data"]] == [sms.reason]
+    # Retried without a provider, it is not sent again, with the reason.
+    retried = await clinic.clinic.call(
+        "POST", f"/messaging/deliveries/{sms.id}/retry", clinic.admin
+    )
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["data"]["status"] == "not_sent"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_events_stay_unrelayed_while_redis_is_unreachable_and_are_delivered_later(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    broker: dramatiq.Broker,
+) -> None:
+    server = smtp_servers[1]
+    clinic, _ = await ready(clinics[0], client, engine, server)
+    address = await patient_email(engine, clinic)
+    await clinic.booked(local(4, "15:00"))
+    unreachable = create_broker(
+        msgspec.structs.replace(channel_settings, redis_url=f"redis://127.0.0.1:{closed_port()}/0"),
+        namespace=f"polyclinic-test-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        with pytest.raises(Exception):  # noqa: B017 (whatever the client raises)
+            await relay(engine, clinics[0], unreachable)
+    finally:
+        unreachable.close()
+    assert await unrelayed(engine, clinics[0]) == 2
+    assert await deliveries(engine, clinics[0]) == []
+
+    assert await relay(engine, clinics[0], broker) == 2
+    await run_jobs(broker)
+    assert await unrelayed(engine, clinics[0]) == 0
+    assert len(mails_to(server, address)) == 1
+    assert [d.status for d in await deliveries(engine, clinics[0])] == ["sent"]
+
+
+async def test_a_quota_threshold_is_emailed_to_the_clinics_admins(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+) -> None:
+    server = smtp_servers[0]
+    await ready(clinics[0], client, engine, server)
+    async with clinic_transaction(engine, info(clinics[0])) as session:
+        admins = list(await session.scalars(select(User).where(User.role == "clinic_admin")))
+        record(
+            session,
+            QUOTA_THRESHOLD_EVENT,
+            None,
+            {
+                "percent": 80,
+                "included": 50,
+                "used": 40,
+                "periodStart": "2026-11-01T00:00:00+00:00",
+                "periodEnd": "2026-12-01T00:00:00+00:00",
+                "plan": "Starter",
+            },
+        )
+    assert admins
+
+    sent = await deliver(
+        engine,
+        channel_settings,
+        info(clinics[0]),
+        await event_id(engine, clinics[0], QUOTA_THRESHOLD_EVENT),
+    )
+
+    assert sorted(d.address for d in sent) == sorted(a.email for a in admins)
+    assert {(d.kind, d.channel, d.status) for d in sent} == {("quota_threshold", "email", "sent")}
+    for admin in admins:
+        [mail] = mails_to(server, admin.email)
+        assert mail.message["Subject"] == (
+            "Riverside Clinic has used 80% of its appointments this period"
+        )
+
+
+async def test_the_periodic_relay_job_relays_every_clinics_outbox(
+    client: Client,
+    engine: AsyncEngine,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    broker: dramatiq.Broker,
+) -> None:
+    first, _ = await ready(clinics[0], client, engine, smtp_servers[0])
+    second, _ = await ready(clinics[1], client, engine, smtp_servers[1])
+    await first.booked(local(5, "09:30"))
+    await second.booked(local(5, "09:30"))
+
+    enqueue(broker, "relay_outboxes")
+    # Other tests' clinics may be relayed too: wait for these two, not for the queue.
+    for _ in range(200):
+        statuses = [[d.status for d in await deliveries(engine, t)] for t in clinics]
+        if statuses == [["sent"], ["sent"]]:
+            break
+        await asyncio.sleep(0.1)
+    assert statuses == [["sent"], ["sent"]]
+    for tenant in clinics:
+        assert await unrelayed(engine, tenant) == 0
+    assert len(mails_to(smtp_servers[0], await patient_email(engine, first))) == 1
+    assert len(mails_to(smtp_servers[1], await patient_email(engine, second))) == 1
