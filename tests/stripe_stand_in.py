@@ -18,9 +18,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.local_server import LocalHttpServer
 
 MONTH = 30 * 86400
 ACCOUNT_LINK_TTL = 300
@@ -679,27 +681,12 @@ class StripeStandIn:
         }
 
 
-class StandInServer:
+class StandInServer(LocalHttpServer):
     """Serves a StripeStandIn on 127.0.0.1 on a free port, in a thread."""
 
     def __init__(self, stand_in: StripeStandIn) -> None:
         self.stand_in = stand_in
-        handler = _handler_for(stand_in)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> StandInServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(_handler_for(stand_in))
 
 
 def _handler_for(stand_in: StripeStandIn) -> type[BaseHTTPRequestHandler]:

@@ -4,9 +4,10 @@ which answers (status, JSON)."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
+
+from tests.local_server import LocalHttpServer
 
 
 class Handles(Protocol):
@@ -15,26 +16,12 @@ class Handles(Protocol):
     ) -> tuple[int, Any]: ...
 
 
-class HttpStandIn:
+class HttpStandIn(LocalHttpServer):
     """Serves a stand-in on 127.0.0.1 on a free port, in a thread."""
 
     def __init__(self, stand_in: Handles) -> None:
         self.stand_in = stand_in
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(stand_in))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> HttpStandIn:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(_handler_for(stand_in))
 
 
 def _handler_for(stand_in: Handles) -> type[BaseHTTPRequestHandler]:
