@@ -111,7 +111,7 @@ def worker(processes: int, threads: int) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Send periodic jobs (billing and scheduling housekeeping) to the workers."""
+    """Send periodic jobs (outbox relay, scheduling and billing housekeeping) to the workers."""
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("REDIS_URL is required for background jobs")

@@ -54,8 +54,9 @@ from polyclinic.web.patching import sent_fields
 from polyclinic.web.state import Runtime
 
 REFRESH_COOKIE = "pc_refresh"
-PUBLIC_WRITE = error_responses(400, 401, 409, 422)
-SIGNED_IN = error_responses(400, 401, 403, 404, 409, 422)
+# Every /auth route is rate-limited (429); refresh refuses a suspended account (403).
+PUBLIC_WRITE = error_responses(400, 401, 403, 409, 422, 429)
+SIGNED_IN = error_responses(400, 401, 403, 404, 409, 422, 429)
 
 
 def _cookie(key: str, value: str, path: str, max_age: int) -> Cookie:

@@ -85,7 +85,7 @@ class DeliveriesController(Controller):
         "/{delivery_id:uuid}/retry",
         status_code=HTTP_200_OK,
         summary="Send a failed or not sent delivery again, now",
-        responses=error_responses(400, 401, 403, 404, 409),
+        responses=error_responses(400, 401, 403, 404, 409, 502, 503),
         opt={"permission": ("messaging", "manage")},
     )
     async def retry_delivery(

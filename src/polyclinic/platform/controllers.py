@@ -37,7 +37,7 @@ from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.tenancy.services import ClinicRegistry
 from polyclinic.web.caller import client_ip
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
-from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE
+from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE, error_responses
 from polyclinic.web.paging import Limit, Offset
 from polyclinic.web.state import Runtime
 
@@ -77,7 +77,7 @@ class PlatformAuthController(Controller):
         "/login",
         status_code=HTTP_200_OK,
         summary="Sign in as a super-admin",
-        responses=PLATFORM_WRITE,
+        responses=error_responses(400, 401, 403, 422, 429),
     )
     async def login(
         self,

@@ -7,7 +7,7 @@ from litestar.openapi import ResponseSpec
 from polyclinic.web.envelope import ErrorEnvelope
 
 _DESCRIPTIONS = {
-    400: "The body is not valid JSON",
+    400: "The request could not be read (a body that is not JSON)",
     401: "No valid access token",
     402: "The clinic's plan or subscription does not allow this; the message says what to change",
     403: "Not allowed, or the clinic is suspended",
@@ -16,12 +16,15 @@ _DESCRIPTIONS = {
     422: "Invalid fields; `errors` names each one",
     429: "Too many requests or failed attempts; the message says when to try again",
     500: "Internal error; the message carries the request id",
-    502: "A payment provider refused or could not be reached; nothing was changed",
+    502: "A provider (Stripe, a messaging provider, AWS) refused or could not be reached",
     503: "Not available yet, or not configured on this platform",
 }
 
 
 def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
+    """The listed errors, plus 500; a route that reads input (400) can also refuse it (422)."""
+    if 400 in status_codes and 422 not in status_codes:
+        status_codes = (*status_codes, 422)
     return {
         code: ResponseSpec(
             data_container=ErrorEnvelope, description=_DESCRIPTIONS[code], generate_examples=False
@@ -30,6 +33,7 @@ def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-PLATFORM_READ = error_responses(400, 401, 404)
-PLATFORM_WRITE = error_responses(400, 401, 404, 409, 422)
+# 403: a super-admin held to two-factor sign-in who has not enrolled yet.
+PLATFORM_READ = error_responses(400, 401, 403, 404)
+PLATFORM_WRITE = error_responses(400, 401, 403, 404, 409, 422)
 CLINIC_PUBLIC = error_responses(403, 404, 503)
