@@ -78,3 +78,25 @@ async def test_requires_feature_guards_a_route(
         )
         await session.commit()
     assert (await clinic_a.call("GET", "/video-check")).status_code == 200
+
+
+async def test_sms_and_whatsapp_channels_need_a_plan_that_includes_them(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    await add_user(engine, clinic_a.tenant, "boss@example.com", "clinic_admin")
+    token = (await clinic_a.login("boss@example.com"))["accessToken"]
+    twilio = {
+        "provider": "twilio",
+        "settings": {"accountSid": "AC" + "a" * 32, "fromNumber": "+4930999000"},
+        "secrets": {"authToken": "f" * 32},
+    }
+
+    answers = [
+        await clinic_a.call("PUT", f"/messaging/channels/{channel}", token, json=twilio)
+        for channel in ("sms", "whatsapp")
+    ]
+    listed = await clinic_a.call("GET", "/messaging/channels", token)
+
+    assert [a.status_code for a in answers] == [402, 402]
+    assert answers[0].json()["message"].startswith("The Starter plan does not include text")
+    assert listed.json()["data"] == []

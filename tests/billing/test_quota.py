@@ -27,7 +27,12 @@ from polyclinic.tenancy.resolver import tenant_info
 
 
 async def put_on_plan(
-    engine: AsyncEngine, tenant: Tenant, *, included: int | None, policy: OveragePolicy
+    engine: AsyncEngine,
+    tenant: Tenant,
+    *,
+    included: int | None,
+    policy: OveragePolicy,
+    features: dict[str, bool] | None = None,
 ) -> Plan:
     async with platform_session(engine) as session:
         plan = Plan(
@@ -41,7 +46,7 @@ async def put_on_plan(
             appointments_included=included,
             overage_policy=policy,
             overage_price_minor=50 if policy == "charge" else None,
-            features={},
+            features=features or {},
             status="active",
             is_default=False,
         )

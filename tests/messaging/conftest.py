@@ -16,6 +16,7 @@ from moto import mock_aws
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from polyclinic.billing.models import OveragePolicy
 from polyclinic.db.session import clinic_transaction, quote_ident
 from polyclinic.messaging.keys import SecretBox
 from polyclinic.messaging.masters import EnvMasterKey, Keyring, KmsMasterKey
@@ -23,6 +24,7 @@ from polyclinic.messaging.secrets import ChannelSecrets
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info
+from tests.billing.test_quota import put_on_plan
 from tests.identity.conftest import clinic_a, clinic_b, mailer  # noqa: F401
 
 
@@ -78,8 +80,17 @@ async def no_master_key_check(engine: AsyncEngine) -> AsyncIterator[None]:
 async def clinics(
     engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
 ) -> AsyncIterator[tuple[Tenant, Tenant]]:
-    """Two clinics whose data keys and secrets are dropped afterwards, so a later master
-    rotation over every clinic meets no key wrapped by a test's throwaway master key."""
+    """Two clinics on a plan with every channel, whose data keys and secrets are dropped
+    afterwards, so a later master rotation over every clinic meets no key wrapped by a
+    test's throwaway master key."""
+    for tenant in two_clinics:
+        await put_on_plan(
+            engine,
+            tenant,
+            included=None,
+            policy=OveragePolicy.BLOCK,
+            features={"sms": True, "whatsapp": True},
+        )
     yield two_clinics
     async with engine.begin() as connection:
         for tenant in two_clinics:

@@ -136,7 +136,7 @@ async def test_bad_bookings_name_the_problem_and_write_nothing(
             "durationMinutes": 30,
             "priceMinor": 0,
             "currency": "EUR",
-            "mode": "video",
+            "mode": "in_person",
             "practitionerIds": [],
         },
     )

@@ -9,10 +9,12 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from polyclinic.billing.models import OveragePolicy
 from polyclinic.db.session import clinic_transaction
 from polyclinic.messaging.channels import ChannelSetting
 from polyclinic.scheduling.models import Practitioner, Service
 from polyclinic.tenancy.resolver import tenant_info
+from tests.billing.test_quota import put_on_plan
 from tests.billing.test_stripe_billing import admin_of
 from tests.billing.test_stripe_webhooks import deliver
 from tests.identity.conftest import ClinicApi, add_user
@@ -181,6 +183,14 @@ async def test_services_name_who_offers_them_and_bad_input_writes_nothing(
         "practitionerIds": [ids[0]],
     }
 
+    not_in_plan = await clinic_a.call("POST", "/services", token, json=body)
+    await put_on_plan(
+        engine,
+        clinic_a.tenant,
+        included=None,
+        policy=OveragePolicy.BLOCK,
+        features={"videoVisits": True},
+    )
     unknown = await clinic_a.call(
         "POST", "/services", token, json={**body, "practitionerIds": [str(uuid.uuid4())]}
     )
@@ -193,6 +203,8 @@ async def test_services_name_who_offers_them_and_bad_input_writes_nothing(
         "PATCH", f"/services/{created.json()['data']['id']}", token, json={"practitionerIds": ids}
     )
 
+    assert not_in_plan.status_code == 402
+    assert not_in_plan.json()["message"].startswith("The Starter plan does not include video")
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "practitionerIds"
     assert too_long.status_code == 422
     assert created.status_code == 201 and created.json()["data"]["mode"] == "video"

@@ -25,6 +25,17 @@ async def clinic_plan(session: AsyncSession, tenant_id: uuid.UUID) -> Plan | Non
     return found[1] if found is not None else None
 
 
+async def require_feature(session: AsyncSession, tenant_id: uuid.UUID, feature: str) -> None:
+    """402 naming the plan unless the clinic's plan includes `feature`."""
+    plan = await clinic_plan(session, tenant_id)
+    if plan is None or not plan.features.get(feature):
+        name = plan.name if plan else "current"
+        raise PaymentRequired(
+            f"The {name} plan does not include {FEATURE_NAMES.get(feature, feature)}; "
+            "a clinic admin can change plan in billing"
+        )
+
+
 def requires_feature(feature: str) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
     """A guard: the route answers only for clinics whose plan includes `feature`."""
 
@@ -32,13 +43,7 @@ def requires_feature(feature: str) -> Callable[[ASGIConnection, BaseRouteHandler
         runtime = runtime_of(connection.app.state)
         tenant: TenantInfo = connection.scope["state"]["tenant"]  # type: ignore[typeddict-item]
         async with clinic_session(runtime.engine, tenant) as session:
-            plan = await clinic_plan(session, tenant.id)
-        if plan is None or not plan.features.get(feature):
-            name = plan.name if plan else "current"
-            raise PaymentRequired(
-                f"The {name} plan does not include {FEATURE_NAMES.get(feature, feature)}; "
-                "a clinic admin can change plan in billing"
-            )
+            await require_feature(session, tenant.id, feature)
 
     return guard
 

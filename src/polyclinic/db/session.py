@@ -43,6 +43,14 @@ def _bind_transaction_to_clinic(
         connection.exec_driver_sql(clinic_binding_sql(tenant))
 
 
+def clinic_of(session: AsyncSession) -> TenantInfo:
+    """The clinic a clinic session is bound to."""
+    clinic: TenantInfo | None = session.info.get(TENANT_INFO_KEY)
+    if clinic is None:
+        raise RuntimeError("this needs a clinic session")
+    return clinic
+
+
 def clinic_session(engine: AsyncEngine, tenant: TenantInfo, **kwargs: Any) -> AsyncSession:
     bound = engine.execution_options(schema_translate_map={None: tenant.schema_name})
     return AsyncSession(

@@ -18,11 +18,13 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from polyclinic.billing.features import require_feature
 from polyclinic.config import Settings
 from polyclinic.db.base import TenantBase, Timestamps, UUIDKey, utcnow
+from polyclinic.db.session import clinic_of
 from polyclinic.errors import FieldError, InvalidInput, NotFound, Unavailable
 from polyclinic.identity.models import User
-from polyclinic.messaging.keys import clinic_of, secret_box_for
+from polyclinic.messaging.keys import secret_box_for
 from polyclinic.messaging.models import CHANNEL_VALUES, CHANNELS
 from polyclinic.messaging.providers import PROVIDERS, OutgoingMessage, Provider, ProviderSpec
 from polyclinic.messaging.providers.base import MASK, is_phone_number
@@ -70,6 +72,10 @@ def _required_secrets(spec: ProviderSpec) -> list[str]:
     ]
 
 
+# Channels a plan must include (email is always there).
+PLAN_FEATURE_CHANNELS = frozenset({"sms", "whatsapp"})
+
+
 class Channels:
     """The channels of the session's clinic."""
 
@@ -95,6 +101,8 @@ class Channels:
         """Replace the channel's provider and settings; `secrets=None` keeps the stored ones
         (of the same provider only). A previous provider's secrets are deleted."""
         spec = _spec(channel, provider)
+        if channel in PLAN_FEATURE_CHANNELS:
+            await require_feature(self.db, clinic_of(self.db).id, channel)
         values = _convert(settings, spec.settings_type, "settings")
         current = await self.db.scalar(
             select(ChannelSetting).where(ChannelSetting.channel == channel).with_for_update()

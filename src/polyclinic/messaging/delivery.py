@@ -25,14 +25,13 @@ from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
 from polyclinic.clinic.models import ClinicProfile
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
-from polyclinic.db.session import clinic_session, platform_session
+from polyclinic.db.session import clinic_of, clinic_session, platform_session
 from polyclinic.errors import Conflict, InvalidInput, NotFound, Unavailable, UpstreamFailed
 from polyclinic.identity.models import User
 from polyclinic.identity.roles import Role
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.messaging.channels import provider_for
 from polyclinic.messaging.delivery_models import Delivery, DeliveryStatus
-from polyclinic.messaging.keys import clinic_of
 from polyclinic.messaging.providers import OutgoingMessage
 from polyclinic.messaging.providers.base import is_phone_number
 from polyclinic.messaging.templates import Rendered, Templates

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
-from polyclinic.db.session import TENANT_INFO_KEY
+from polyclinic.db.session import clinic_of
 from polyclinic.messaging.errors import SecretUnreadable
 from polyclinic.messaging.masters import Keyring, keyring_for
 from polyclinic.messaging.models import DataKey
@@ -54,13 +54,6 @@ def _associated_data(
     return msgspec.json.encode(
         ["polyclinic-secret", str(clinic.id), channel, provider, name, version]
     )
-
-
-def clinic_of(session: AsyncSession) -> TenantInfo:
-    clinic: TenantInfo | None = session.info.get(TENANT_INFO_KEY)
-    if clinic is None:
-        raise RuntimeError("clinic secrets are sealed and opened in a clinic session only")
-    return clinic
 
 
 async def lock_data_keys(session: AsyncSession, *, exclusive: bool) -> None:

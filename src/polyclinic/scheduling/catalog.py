@@ -12,6 +12,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.billing.features import require_feature
+from polyclinic.db.session import clinic_of
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 from polyclinic.scheduling.models import Location, Practitioner, Service, ServicePractitioner
 
@@ -45,6 +47,7 @@ class Catalog:
         self, values: dict[str, Any], practitioner_ids: Sequence[uuid.UUID]
     ) -> tuple[Service, list[uuid.UUID]]:
         await self._check_location(values.get("location_id"))
+        await self._check_mode(values.get("mode"))
         service = Service(id=uuid.uuid4(), is_active=True, **values)
         self.db.add(service)
         await self._flush_unique_name()
@@ -60,6 +63,7 @@ class Catalog:
     ) -> tuple[Service, list[uuid.UUID]]:
         service, offered = await self.get(service_id)
         await self._check_location(values.get("location_id"))
+        await self._check_mode(values.get("mode"))
         for name, value in values.items():
             setattr(service, name, value)
         await self._flush_unique_name()
@@ -71,6 +75,10 @@ class Catalog:
             offered = list(practitioner_ids)
         await self.db.commit()
         return service, offered
+
+    async def _check_mode(self, mode: str | None) -> None:
+        if mode == "video":
+            await require_feature(self.db, clinic_of(self.db).id, "videoVisits")
 
     async def _check_location(self, location_id: uuid.UUID | None) -> None:
         if location_id is not None and await self.db.get(Location, location_id) is None:
