@@ -14,10 +14,18 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import bench_database, clinic_sized_tree, machine, server_version, workdir
+from _common import (
+    CLINIC_TABLES,
+    bench_database,
+    clinic_sized_tree,
+    machine,
+    server_version,
+    workdir,
+)
 from sqlalchemy import text
 
 from polyclinic.config import Settings
+from polyclinic.db.base import tenant_metadata
 from polyclinic.db.engine import create_app_engine, create_sync_engine
 from polyclinic.tenancy.migrations import migrate_tenants, tenant_head, tenant_script
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
@@ -93,7 +101,8 @@ def main() -> None:
         started = time.perf_counter()
         asyncio.run(provision(settings, tree, args.clinics))
         print(
-            f"{args.clinics} clinics at {tenant_head(tree)} (12 tables), "
+            f"{args.clinics} clinics at {tenant_head(tree)} "
+            f"({max(CLINIC_TABLES, len(tenant_metadata.tables))} tables), "
             f"made in {time.perf_counter() - started:.1f} s"
         )
         (tree / "versions" / "29990102_bench13_reference.py").write_text(REVISION)

@@ -38,6 +38,7 @@ from polyclinic.db.session import platform_session
 from polyclinic.errors import NotFound
 from polyclinic.platform.guards import require_super_admin
 from polyclinic.tenancy.context import TenantInfo
+from polyclinic.tenancy.naming import clinic_url
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE, error_responses
 from polyclinic.web.paging import Limit, Offset
@@ -252,7 +253,7 @@ class ClinicSubscriptionController(Controller):
         self, clinic: NamedDependency[TenantInfo], runtime: NamedDependency[Runtime]
     ) -> Envelope[PaymentPageOut]:
         settings = runtime.settings
-        return_url = f"{settings.public_url_scheme}://{clinic.slug}.{settings.base_domain}/billing"
+        return_url = clinic_url(settings, clinic.slug, "/billing")
         async with changes_for(runtime, clinic) as changes:
             kind, url = await changes.payment_page(clinic, return_url)
         return ok(PaymentPageOut(kind=kind, url=url))

@@ -17,7 +17,7 @@ from polyclinic.billing.models import (
 )
 from polyclinic.db.base import utcnow
 from polyclinic.platform.guards import require_super_admin
-from polyclinic.tenancy.models import Tenant
+from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import PLATFORM_READ
 
@@ -64,6 +64,8 @@ class MetricsController(Controller):
             for code, status, count in await platform_db.execute(
                 select(Plan.code, Subscription.status, func.count())
                 .join(Plan, Plan.id == Subscription.plan_id)
+                .join(Tenant, Tenant.id == Subscription.tenant_id)
+                .where(Tenant.status != TenantStatus.DELETED)
                 .group_by(Plan.code, Subscription.status)
                 .order_by(Plan.code, Subscription.status)
             )
@@ -76,7 +78,8 @@ class MetricsController(Controller):
             for currency, total in await platform_db.execute(
                 select(Plan.currency, func.sum(monthly))
                 .join(Subscription, Subscription.plan_id == Plan.id)
-                .where(Subscription.status.in_(PAYING))
+                .join(Tenant, Tenant.id == Subscription.tenant_id)
+                .where(Subscription.status.in_(PAYING), Tenant.status != TenantStatus.DELETED)
                 .group_by(Plan.currency)
             )
         }

@@ -18,7 +18,7 @@ from polyclinic.identity.passwords import hash_password
 from polyclinic.platform.controllers import clinic_out
 from polyclinic.platform.schemas import ClinicOut, Email
 from polyclinic.tenancy.models import Tenant
-from polyclinic.tenancy.naming import subdomain_problem
+from polyclinic.tenancy.naming import clinic_url, subdomain_problem
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses
@@ -71,7 +71,7 @@ class SignupController(Controller):
             )
         )
         await runtime.resolver.invalidate()
-        url = f"https://{provisioner.primary_host(tenant.slug)}"
+        url = clinic_url(provisioner.settings, tenant.slug)
         return ok(SignedUp(clinic=clinic_out(tenant), url=url), "Welcome", HTTP_201_CREATED)
 
     @get(

@@ -9,14 +9,13 @@ the service narrows its query with `only_own`.
 
 from __future__ import annotations
 
-from polyclinic.identity.roles import ALL_ROLES, Role
+from polyclinic.identity.roles import ALL_ROLES, STAFF_ROLES, Role
 
 PUBLIC = frozenset({"public"})
 Permission = tuple[str, str]
 
 A = Role.CLINIC_ADMIN
 R, D, N, P = Role.RECEPTIONIST, Role.DOCTOR, Role.NURSE, Role.PATIENT
-STAFF = frozenset(role for role in Role if role != Role.PATIENT)
 
 MATRIX: dict[Permission, frozenset[str]] = {
     ("clinic", "read"): PUBLIC,
@@ -35,13 +34,13 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("auth_events", "read"): frozenset({A}),
     ("billing", "read"): frozenset({A, Role.BILLING}),
     ("billing", "manage"): frozenset({A, Role.BILLING}),
-    ("patients", "list"): STAFF,
+    ("patients", "list"): STAFF_ROLES,
     ("patients", "read"): ALL_ROLES,
     ("practitioners", "read"): ALL_ROLES,
     ("practitioners", "manage"): frozenset({A}),
     ("services", "read"): ALL_ROLES,
     ("services", "manage"): frozenset({A}),
-    ("availability", "read"): STAFF,
+    ("availability", "read"): STAFF_ROLES,
     ("availability", "manage"): frozenset({A}),
     ("booking_policy", "read"): ALL_ROLES,
     ("booking_policy", "manage"): frozenset({A}),

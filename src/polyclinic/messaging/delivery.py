@@ -22,11 +22,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
-from polyclinic.clinic.models import ClinicProfile
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_of, clinic_session, platform_session
-from polyclinic.errors import Conflict, InvalidInput, NotFound, Unavailable, UpstreamFailed
+from polyclinic.errors import Conflict, DomainError, InvalidInput, NotFound, UpstreamFailed
 from polyclinic.identity.models import User
 from polyclinic.identity.roles import Role
 from polyclinic.identity.tokens import TokenSigner
@@ -39,6 +38,7 @@ from polyclinic.scheduling.lifecycle import check_in_token
 from polyclinic.scheduling.models import Appointment, Practitioner, Service
 from polyclinic.tenancy.context import TenantInfo, current_tenant
 from polyclinic.tenancy.models import Tenant, TenantStatus
+from polyclinic.tenancy.naming import clinic_url
 from polyclinic.tenancy.resolver import tenant_info
 from polyclinic.worker.jobs import enqueue, job, job_resources
 from polyclinic.worker.outbox import OutboxEvent
@@ -92,8 +92,9 @@ async def relay_outbox(session: AsyncSession, broker: dramatiq.Broker, limit: in
     token = current_tenant.set(clinic)
     try:
         for event in events:
-            enqueue(broker, DELIVER_JOB, str(event.id))
-            event.relayed_at = utcnow()
+            if event.kind in PATIENT_MESSAGES or event.kind == QUOTA_THRESHOLD_EVENT:
+                enqueue(broker, DELIVER_JOB, str(event.id))
+            event.relayed_at = utcnow()  # the others have nobody to tell
             relayed += 1
     finally:
         current_tenant.reset(token)
@@ -228,7 +229,7 @@ async def send(
         return delivery
     try:
         provider = await provider_for(session, settings, delivery.channel)
-    except Unavailable as exc:
+    except DomainError as exc:  # not configured, stored settings unusable, secrets unreadable
         provider = None
         delivery.attempts += 1
         _failed(delivery, str(exc))
@@ -330,10 +331,7 @@ async def _render(
     session: AsyncSession, settings: Settings, delivery: Delivery, event: OutboxEvent
 ) -> Rendered:
     clinic = clinic_of(session)
-    profile = await session.scalar(
-        select(ClinicProfile).order_by(ClinicProfile.created_at).limit(1)
-    )
-    clinic_name = profile.name if profile is not None else clinic.name
+    clinic_name = clinic.name
     if delivery.kind == QUOTA_KIND:
         return _quota_message(clinic_name, event.payload)
     context = await _visit_values(session, settings, clinic, clinic_name, delivery.kind, event)
@@ -382,7 +380,7 @@ async def _visit_values(
         appointment = await session.get_one(Appointment, uuid.UUID(payload["appointmentId"]))
         values["reason"] = appointment.cancel_reason or "no reason was given"
     elif kind == "no_show_follow_up":
-        values["booking_url"] = f"https://{clinic.slug}.{settings.base_domain}/book"
+        values["booking_url"] = clinic_url(settings, clinic.slug, "/book")
     return values
 
 

@@ -89,7 +89,7 @@ class KmsMasterKey:
                 import boto3
                 from botocore.config import Config
 
-                _quiet_botocore()
+                quiet_botocore()
                 self._client = boto3.session.Session().client(
                     "kms", config=Config(retries={"mode": "standard"})
                 )
@@ -137,9 +137,10 @@ class KmsMasterKey:
         return response["Plaintext"]  # type: ignore[no-any-return]
 
 
-def _quiet_botocore() -> None:
-    """botocore's DEBUG lines carry request and response bodies, which for KMS hold
-    plaintext data keys: they never reach the logs, whatever LOG_LEVEL says."""
+def quiet_botocore() -> None:
+    """botocore's DEBUG lines carry request and response bodies (for KMS, plaintext data
+    keys; for SES and SNS, access key ids and messages): they never reach the logs,
+    whatever LOG_LEVEL says."""
     logger = logging.getLogger("botocore")
     if logger.getEffectiveLevel() < logging.INFO:
         logger.setLevel(logging.INFO)

@@ -9,6 +9,7 @@ and whatever a failed call leaves open stays marked for the next sweep.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ class CardPayments:
         self.clinic = clinic
         self.settings = settings
 
-    @property
+    @functools.cached_property
     def stripe(self) -> stripe.StripeClient:
         if not self.settings.stripe_api_key:
             raise Unavailable("Card payments are not configured here (STRIPE_API_KEY is not set)")

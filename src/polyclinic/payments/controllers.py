@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.payments.cards import CardPayments
 from polyclinic.scheduling.appointment_schemas import PaymentAccountOut
 from polyclinic.tenancy.context import TenantInfo
+from polyclinic.tenancy.naming import clinic_url
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses
 from polyclinic.web.state import Runtime
@@ -55,7 +56,7 @@ class PaymentsController(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Envelope[PaymentAccountOut]:
         settings = runtime.settings
-        return_url = f"{settings.public_url_scheme}://{clinic.slug}.{settings.base_domain}/payments"
+        return_url = clinic_url(settings, clinic.slug, "/payments")
         account, url = await CardPayments(clinic_db, clinic, settings).connect(return_url)
         return ok(
             PaymentAccountOut(

@@ -8,16 +8,15 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import Settings
-from polyclinic.db.session import clinic_session, platform_session
+from polyclinic.db.session import clinic_session
 from polyclinic.payments.cards import CardPayments
 from polyclinic.payments.models import PaymentStatus
 from polyclinic.tenancy.context import TenantInfo
-from polyclinic.tenancy.models import Tenant
-from polyclinic.tenancy.resolver import tenant_info
+from polyclinic.tenancy.models import Tenant, TenantStatus
+from polyclinic.tenancy.resolver import TENANT_INFO_QUERY, tenant_info
 
 logger = logging.getLogger("polyclinic.payments")
 
@@ -60,6 +59,10 @@ class PaymentEvents:
             tenant_id = uuid.UUID(str((obj.get("metadata") or {})["tenant_id"]))
         except (KeyError, ValueError):
             return None
-        async with platform_session(self.engine) as session:
-            tenant = await session.scalar(select(Tenant).where(Tenant.id == tenant_id))
-        return tenant_info(tenant)
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(TENANT_INFO_QUERY.where(Tenant.id == tenant_id))
+            ).first()
+        clinic = tenant_info(row)
+        # A deleted clinic's schema and role may be gone: nothing there to apply.
+        return clinic if clinic is not None and clinic.status != TenantStatus.DELETED else None

@@ -6,6 +6,7 @@ import re
 import uuid
 import zoneinfo
 
+from polyclinic.config import Settings
 from polyclinic.errors import FieldError, InvalidInput
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -95,3 +96,12 @@ def check_timezone(name: str) -> None:
 def schema_name_for(tenant_id: uuid.UUID) -> str:
     """`clinic_<12 hex>`: fixed for life, whatever the clinic's subdomain becomes."""
     return f"clinic_{tenant_id.hex[:12]}"
+
+
+def clinic_host(settings: Settings, subdomain: str) -> str:
+    return f"{subdomain}.{settings.base_domain}"
+
+
+def clinic_url(settings: Settings, subdomain: str, path: str = "") -> str:
+    """A public address on the clinic's own host, as people and Stripe reach it."""
+    return f"{settings.public_url_scheme}://{clinic_host(settings, subdomain)}{path}"

@@ -35,7 +35,7 @@ from polyclinic.identity.roles import Role
 from polyclinic.tenancy.archive import dump_schema
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
-from polyclinic.tenancy.naming import check_subdomain, check_timezone, schema_name_for
+from polyclinic.tenancy.naming import check_subdomain, check_timezone, clinic_host, schema_name_for
 from polyclinic.tenancy.resolver import tenant_info
 
 logger = logging.getLogger("polyclinic.provisioning")
@@ -97,7 +97,7 @@ class Provisioner:
         self.migrations = migrations
 
     def primary_host(self, subdomain: str) -> str:
-        return f"{subdomain}.{self.settings.base_domain}"
+        return clinic_host(self.settings, subdomain)
 
     async def create(self, clinic: NewClinic) -> Tenant:
         """Register and build a clinic in one transaction.

@@ -2,6 +2,6 @@
 AWS SNS, WhatsApp by Twilio or the Meta Cloud API. Each speaks `Provider.send`."""
 
 from polyclinic.messaging.providers.base import OutgoingMessage, Provider
-from polyclinic.messaging.providers.registry import PROVIDERS, ProviderSpec, spec_for
+from polyclinic.messaging.providers.registry import PROVIDERS, ProviderSpec
 
-__all__ = ["PROVIDERS", "OutgoingMessage", "Provider", "ProviderSpec", "spec_for"]
+__all__ = ["PROVIDERS", "OutgoingMessage", "Provider", "ProviderSpec"]

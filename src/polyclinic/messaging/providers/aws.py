@@ -8,11 +8,11 @@ Endpoints follow boto3's usual configuration (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated, Any
 
 import msgspec
 
+from polyclinic.messaging.masters import quiet_botocore
 from polyclinic.messaging.providers.base import refused, unreachable
 
 
@@ -21,14 +21,6 @@ class AwsSecrets(msgspec.Struct, rename="camel", forbid_unknown_fields=True, fro
         str, msgspec.Meta(pattern=r"^[A-Z0-9]{16,128}$", description="an AWS access key id")
     ]
     secret_access_key: Annotated[str, msgspec.Meta(min_length=16, max_length=128)]
-
-
-def _quiet_botocore() -> None:
-    """botocore's DEBUG lines carry request headers and bodies (the access key id, the
-    messages): they never reach the logs, whatever LOG_LEVEL says."""
-    logger = logging.getLogger("botocore")
-    if logger.getEffectiveLevel() < logging.INFO:
-        logger.setLevel(logging.INFO)
 
 
 class AwsClient:
@@ -46,7 +38,7 @@ class AwsClient:
             import boto3
             from botocore.config import Config
 
-            _quiet_botocore()
+            quiet_botocore()
             session = boto3.session.Session(
                 aws_access_key_id=self._secrets.access_key_id,
                 aws_secret_access_key=self._secrets.secret_access_key,

@@ -30,10 +30,6 @@ class ProviderSpec:
     # Rules across settings and secrets: (settings, names of the secrets given) -> errors.
     check: Callable[[Any, set[str]], list[FieldError]] = _no_check
 
-    @property
-    def secret_names(self) -> tuple[str, ...]:
-        return tuple(f.encode_name for f in msgspec.structs.fields(self.secrets_type))
-
 
 SPECS = (
     ProviderSpec(
@@ -89,7 +85,3 @@ SPECS = (
 PROVIDERS: dict[str, dict[str, ProviderSpec]] = {}
 for _spec in SPECS:
     PROVIDERS.setdefault(_spec.channel, {})[_spec.name] = _spec
-
-
-def spec_for(channel: str, provider: str) -> ProviderSpec | None:
-    return PROVIDERS.get(channel, {}).get(provider)
