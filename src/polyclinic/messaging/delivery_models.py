@@ -17,16 +17,23 @@ from polyclinic.messaging.models import CHANNEL_VALUES
 
 class DeliveryStatus:
     PENDING = "pending"
+    # Claimed by a worker that is calling the provider now.
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     NOT_SENT = "not_sent"
+    # The worker stopped during the send: the provider may have the message, so it is not
+    # sent again unless someone retries it.
+    UNCONFIRMED = "unconfirmed"
 
 
 DELIVERY_STATUSES = (
     DeliveryStatus.PENDING,
+    DeliveryStatus.SENDING,
     DeliveryStatus.SENT,
     DeliveryStatus.FAILED,
     DeliveryStatus.NOT_SENT,
+    DeliveryStatus.UNCONFIRMED,
 )
 STATUS_VALUES = ", ".join(f"'{status}'" for status in DELIVERY_STATUSES)
 
@@ -53,10 +60,12 @@ class Delivery(UUIDKey, Timestamps, TenantBase):
     address: Mapped[str] = mapped_column(String(320))
     provider: Mapped[str | None] = mapped_column(String(40))
     provider_message_id: Mapped[str | None] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The provider's reason (secrets masked), never a secret.
     last_error: Mapped[str | None] = mapped_column(String(1000))
     # Why a message was not sent (no provider for the channel).
     reason: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # When the current claim was taken (status `sending`).
+    sending_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -24,10 +24,12 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyclinic.db.base import TenantBase, Timestamps, UUIDKey
+
+DEFAULT_REMINDER_OFFSETS = (1440, 60)  # a day and an hour before
 
 
 class Practitioner(UUIDKey, Timestamps, TenantBase):
@@ -172,6 +174,7 @@ class BookingPolicy(Timestamps, TenantBase):
         CheckConstraint("horizon_days BETWEEN 1 AND 730", name="horizon"),
         CheckConstraint("cancellation_notice_hours BETWEEN 0 AND 720", name="cancellation"),
         CheckConstraint("slot_granularity_minutes IN (5, 10, 15, 20, 30, 60)", name="granularity"),
+        CheckConstraint("cardinality(reminder_offsets_minutes) <= 5", name="reminder_offsets"),
     )
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
@@ -179,6 +182,12 @@ class BookingPolicy(Timestamps, TenantBase):
     horizon_days: Mapped[int] = mapped_column(Integer, default=90)
     cancellation_notice_hours: Mapped[int] = mapped_column(Integer, default=24)
     slot_granularity_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # Reminders go out this many minutes before each appointment.
+    reminder_offsets_minutes: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer),
+        default=lambda: list(DEFAULT_REMINDER_OFFSETS),
+        server_default=text("'{1440,60}'"),
+    )
 
 
 class AppointmentStatus:

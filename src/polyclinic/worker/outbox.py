@@ -20,6 +20,12 @@ class OutboxEvent(UUIDKey, TenantBase):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_unrelayed", "created_at", postgresql_where=text("relayed_at IS NULL")),
+        Index(
+            "ix_outbox_unfinished",
+            "relayed_at",
+            postgresql_where=text("relayed_at IS NOT NULL AND finished_at IS NULL"),
+        ),
+        Index("ix_outbox_subject_id", "subject_id"),
     )
 
     kind: Mapped[str] = mapped_column(String(60))
@@ -27,6 +33,11 @@ class OutboxEvent(UUIDKey, TenantBase):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     relayed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Not relayed before this time (reminders).
+    due_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # The event's job has run to its end; until then a relayed event is relayed again after
+    # a while, in case its job was lost.
+    finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 def record(
