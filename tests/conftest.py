@@ -160,6 +160,7 @@ async def app(settings: Settings) -> AsyncIterator[object]:
     app = create_app(settings)
     yield app
     runtime = app.state.runtime
+    await runtime.mail.drain()
     await runtime.engine.dispose()
     if runtime.redis is not None:
         await runtime.redis.aclose()

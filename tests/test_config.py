@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from polyclinic.config import SettingsError, load_settings
+from polyclinic.config import SettingsError, email_from_parts, load_settings, smtp_url_parts
 
 VALID = {
     "DATABASE_URL": "postgresql://app@db.internal:5432/polyclinic",
@@ -76,3 +76,83 @@ def test_retired_keys_are_read_as_pairs() -> None:
     assert settings.jwt_retired_keys == (("k0", "a" * 32), ("k00", "b" * 40))
     with pytest.raises(SettingsError, match="JWT_RETIRED_KEYS is malformed"):
         load_settings({**VALID, "JWT_RETIRED_KEYS": "no-separator"})
+
+
+def test_the_platforms_smtp_server_is_read_from_one_url() -> None:
+    settings = load_settings(
+        {
+            **VALID,
+            "PLATFORM_SMTP_URL": "smtp://mailer%40clinics:p%40ss%2Fword@smtp.example.com",
+            "PLATFORM_EMAIL_FROM": "Polyclinic <no-reply@clinics.example.com>",
+        }
+    )
+    assert settings.platform_smtp_url is not None
+    server = smtp_url_parts(settings.platform_smtp_url, settings.platform_smtp_security)
+    assert (server.host, server.port, server.username, server.password) == (
+        "smtp.example.com",
+        587,
+        "mailer@clinics",
+        "p@ss/word",
+    )
+    assert "p@ss" not in repr(server)
+    assert smtp_url_parts("smtp://relay.internal", "ssl").port == 465
+    assert smtp_url_parts("smtp://relay.internal:2525", "none").username is None
+    assert email_from_parts("no-reply@clinics.example.com") == (
+        None,
+        "no-reply@clinics.example.com",
+    )
+
+
+PLATFORM_SMTP = {
+    "PLATFORM_SMTP_URL": "smtp://u:pw@smtp.example.com",
+    "PLATFORM_EMAIL_FROM": "a@b.cd",
+}
+TWILIO = {
+    "PLATFORM_TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+    "PLATFORM_TWILIO_AUTH_TOKEN": "b" * 32,
+    "PLATFORM_SMS_FROM": "+4930123456",
+}
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({**PLATFORM_SMTP, "PLATFORM_SMTP_URL": "https://smtp.example.com"}, "PLATFORM_SMTP_URL"),
+        (
+            {**PLATFORM_SMTP, "PLATFORM_SMTP_URL": "smtp://u:pw@smtp.example.com:99999"},
+            "PLATFORM_SMTP_URL",
+        ),
+        (
+            {**PLATFORM_SMTP, "PLATFORM_SMTP_URL": "smtp://only-user@smtp.example.com"},
+            "PLATFORM_SMTP_URL",
+        ),
+        (
+            {**PLATFORM_SMTP, "PLATFORM_SMTP_URL": "smtp://u:pw@smtp.example.com/x"},
+            "PLATFORM_SMTP_URL",
+        ),
+        ({**PLATFORM_SMTP, "PLATFORM_SMTP_SECURITY": "tls"}, "PLATFORM_SMTP_SECURITY is malformed"),
+        ({"PLATFORM_SMTP_URL": "smtp://u:pw@smtp.example.com"}, "PLATFORM_EMAIL_FROM is required"),
+        (
+            {**PLATFORM_SMTP, "PLATFORM_EMAIL_FROM": "Polyclinic"},
+            "PLATFORM_EMAIL_FROM is malformed",
+        ),
+        ({**TWILIO, "PLATFORM_SMS_FROM": ""}, "PLATFORM_SMS_FROM is required with PLATFORM_TWILIO"),
+        (
+            {**TWILIO, "PLATFORM_TWILIO_AUTH_TOKEN": "secret"},
+            "PLATFORM_TWILIO_AUTH_TOKEN is malformed",
+        ),
+        ({**TWILIO, "PLATFORM_SMS_FROM": "030 123456"}, "PLATFORM_SMS_FROM is malformed"),
+    ],
+)
+def test_bad_platform_providers_are_named_without_their_secrets(
+    environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named) as raised:
+        load_settings({**VALID, **environ})
+    assert "pw" not in str(raised.value) and "secret" not in str(raised.value)
+
+
+def test_the_platforms_twilio_account_is_all_three_settings_or_none() -> None:
+    settings = load_settings({**VALID, **TWILIO})
+    assert settings.platform_twilio_account_sid == "AC" + "a" * 32
+    assert load_settings(VALID).platform_twilio_auth_token is None

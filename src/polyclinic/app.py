@@ -39,11 +39,13 @@ from polyclinic.identity.audit_controller import AuthEventsController
 from polyclinic.identity.controllers import AuthController
 from polyclinic.identity.dependencies import IDENTITY_DEPENDENCIES
 from polyclinic.identity.guards import authorize
-from polyclinic.identity.mail import LogMailer, MailQueue
+from polyclinic.identity.mail import MailQueue
 from polyclinic.identity.patients import PatientsController
+from polyclinic.identity.preferences import PreferencesController
 from polyclinic.identity.staff_controllers import InvitationsController, StaffController
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
+from polyclinic.messaging.account_mail import ClinicMailer
 from polyclinic.messaging.channel_controllers import MessagingChannelsController
 from polyclinic.messaging.check import verify_master_key
 from polyclinic.messaging.delivery_controllers import DeliveriesController
@@ -85,7 +87,7 @@ def build_runtime(settings: Settings) -> Runtime:
         resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis, settings.redis_namespace),
         signer=TokenSigner(settings),
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
-        mail=MailQueue(LogMailer()),
+        mail=MailQueue(ClinicMailer(engine, settings)),
         redis=redis,
     )
 
@@ -99,6 +101,7 @@ def clinic_api() -> Router:
         route_handlers=[
             ClinicController,
             AuthController,
+            PreferencesController,
             AuthEventsController,
             InvitationsController,
             StaffController,

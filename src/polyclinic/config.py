@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from email.utils import parseaddr
 from functools import lru_cache
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 
@@ -53,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_hold_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 15
     platform_fee_basis_points: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 300
     check_in_opens_minutes: Annotated[int, msgspec.Meta(ge=5, le=720)] = 60
+    delivery_claim_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 120
+    outbox_relay_again_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 600
     public_url_scheme: Annotated[str, msgspec.Meta(pattern="^https?$")] = "https"
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
@@ -65,6 +70,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     messaging_kms_key_id: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
     meta_graph_api_base: str = "https://graph.facebook.com"
+    # The platform's default providers, for clinics without one of their own (plan permitting).
+    platform_smtp_url: str | None = None
+    platform_smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    platform_email_from: str | None = None
+    platform_twilio_account_sid: (
+        Annotated[str, msgspec.Meta(pattern=r"^AC[0-9a-fA-F]{32}$")] | None
+    ) = None
+    platform_twilio_auth_token: (
+        Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{32}$")] | None
+    ) = None
+    platform_sms_from: Annotated[str, msgspec.Meta(pattern=r"^\+[1-9]\d{6,14}$")] | None = None
     log_level: Annotated[str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
 
     @property
@@ -80,6 +96,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _LIST_FIELDS = {"platform_subdomains", "trusted_proxies"}
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
 
 def to_sqlalchemy_url(url: str) -> str:
@@ -167,6 +185,73 @@ def _check(settings: Settings) -> None:
             )
     if settings.messaging_master_key_source == "kms" and not settings.messaging_kms_key_id:
         raise SettingsError("MESSAGING_KMS_KEY_ID is required when MESSAGING_MASTER_KEY_SOURCE=kms")
+    _check_platform_providers(settings)
+
+
+def _check_platform_providers(settings: Settings) -> None:
+    if settings.platform_smtp_url is not None:
+        smtp_url_parts(settings.platform_smtp_url, settings.platform_smtp_security)
+        if settings.platform_email_from is None:
+            raise SettingsError("PLATFORM_EMAIL_FROM is required with PLATFORM_SMTP_URL")
+    if settings.platform_email_from is not None:
+        email_from_parts(settings.platform_email_from)
+    twilio = ("platform_twilio_account_sid", "platform_twilio_auth_token", "platform_sms_from")
+    given = [name for name in twilio if getattr(settings, name) is not None]
+    if given and len(given) < len(twilio):
+        missing = next(name for name in twilio if name not in given)
+        raise SettingsError(
+            f"{missing.upper()} is required with {given[0].upper()}: the platform's Twilio "
+            "account needs its SID, auth token and sending number"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SmtpUrl:
+    host: str
+    port: int
+    username: str | None
+    password: str | None = dataclasses.field(repr=False)
+
+
+def smtp_url_parts(url: str, security: str) -> SmtpUrl:
+    """`smtp://user:password@host:port` taken apart (user and password percent-encoded; the
+    port defaults to 465 for `ssl`, else 587). A malformed one is named, never echoed: it may
+    hold a password."""
+    malformed = SettingsError(
+        "PLATFORM_SMTP_URL is malformed: use smtp://user:password@host:port "
+        "(user and password percent-encoded), or smtp://host:port for a relay without login"
+    )
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise malformed from None
+    host = parts.hostname or ""
+    if (
+        parts.scheme != "smtp"
+        or not _HOST.match(host)
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or port == 0
+    ):
+        raise malformed
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if (username is None) != (password is None):
+        raise malformed
+    return SmtpUrl(host, port or (465 if security == "ssl" else 587), username, password)
+
+
+def email_from_parts(value: str) -> tuple[str | None, str]:
+    """(display name or None, address) of `no-reply@example.com` or `Name <no-reply@...>`."""
+    name, address = parseaddr(value)
+    if not _EMAIL.match(address) or "<" in name or ">" in name:
+        raise SettingsError(
+            "PLATFORM_EMAIL_FROM is malformed: use an address, or a name and an address such "
+            "as Polyclinic <no-reply@clinics.example.com>"
+        )
+    return name.strip() or None, address
 
 
 def master_key_bytes(value: str) -> bytes | None:

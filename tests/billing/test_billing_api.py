@@ -37,7 +37,13 @@ async def test_plans_are_versioned_once_in_use(
     )
     assert created.status_code == 201, created.text
     plan = created.json()["data"]
-    assert plan["features"] == {"videoVisits": True, "sms": False, "whatsapp": False}
+    assert plan["features"] == {
+        "videoVisits": True,
+        "sms": False,
+        "whatsapp": False,
+        "platformEmail": True,
+        "platformSms": False,
+    }
     assert (
         await client.platform(
             "POST", "/platform/v1/plans", admin_token, json={**PLAN, "code": code}

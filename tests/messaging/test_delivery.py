@@ -5,165 +5,49 @@ and channels the clinic has not configured."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import dramatiq
 import msgspec
 import pytest
-from dramatiq import Worker
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from polyclinic.app import create_app
 from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
 from polyclinic.config import Settings
-from polyclinic.db.session import clinic_session, clinic_transaction, quote_ident
+from polyclinic.db.session import clinic_transaction
 from polyclinic.identity.models import User
-from polyclinic.messaging.delivery import DeliveryFailed, deliver, relay_outbox
-from polyclinic.messaging.delivery_models import Delivery
+from polyclinic.messaging.delivery import DeliveryFailed, deliver
 from polyclinic.tenancy.context import current_tenant
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.broker import create_broker
 from polyclinic.worker.jobs import enqueue
-from polyclinic.worker.outbox import OutboxEvent, record
+from polyclinic.worker.outbox import record
 from tests.conftest import Client
-from tests.identity.conftest import ClinicApi
-from tests.messaging.conftest import info, new_master_key
-from tests.messaging.smtp_stand_in import SmtpServer, SmtpStandIn
-from tests.scheduling.conftest import Bookable, bookable, local
+from tests.messaging import delivery_kit
+from tests.messaging.conftest import info
+from tests.messaging.delivery_kit import (
+    deliveries,
+    event_id,
+    mails_to,
+    patient_email,
+    ready,
+    relay,
+    run_jobs,
+    subject_of,
+    unrelayed,
+)
+from tests.messaging.smtp_stand_in import SmtpServer
+from tests.scheduling.conftest import local
 
-CONFIRMED = "appointment.confirmed"
-
-
-@pytest.fixture(scope="module")
-def smtp_servers() -> Iterator[tuple[SmtpServer, SmtpServer]]:
-    with SmtpServer(SmtpStandIn()) as first, SmtpServer(SmtpStandIn()) as second:
-        yield first, second
-
-
-@pytest.fixture
-def channel_settings(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, messaging_master_key=new_master_key())
-
-
-@pytest.fixture
-async def client(channel_settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(channel_settings)
-    client = Client(app)
-    yield client
-    await client.http.aclose()
-    runtime = app.state.runtime
-    await runtime.engine.dispose()
-    if runtime.redis is not None:
-        await runtime.redis.aclose()
-
-
-@pytest.fixture
-async def clinics(
-    engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
-) -> AsyncIterator[tuple[Tenant, Tenant]]:
-    """The clinics, whose channels and keys are dropped and outbox marked relayed afterwards,
-    so no later relay or key rotation meets this test's throwaway master key or servers."""
-    yield two_clinics
-    async with engine.begin() as connection:
-        for tenant in two_clinics:
-            schema = quote_ident(tenant.schema_name)
-            for table in ("channel_settings", "channel_secrets", "data_keys"):
-                await connection.execute(text(f"DELETE FROM {schema}.{table}"))
-            await connection.execute(
-                text(f"UPDATE {schema}.outbox SET relayed_at = now() WHERE relayed_at IS NULL")
-            )
-
-
-@pytest.fixture
-def broker(channel_settings: Settings) -> Iterator[dramatiq.Broker]:
-    broker = create_broker(channel_settings, namespace=f"polyclinic-test-{uuid.uuid4().hex[:8]}")
-    worker = Worker(broker, worker_timeout=100, worker_threads=2)
-    worker.start()
-    yield broker
-    worker.stop()
-    broker.flush_all()
-    broker.close()
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.DEBUG)
-    return caplog
-
-
-async def ready(
-    tenant: Tenant, client: Client, engine: AsyncEngine, server: SmtpServer | None
-) -> tuple[Bookable, str]:
-    """A clinic ready to book whose email channel (when a server is given) is that SMTP
-    server, with an account of its own; (the clinic, its SMTP password)."""
-    clinic = await bookable(ClinicApi(client, tenant), engine)
-    password = f"smtp-Pass-{uuid.uuid4().hex}"
-    if server is not None:
-        login = f"{tenant.slug}-mailer"
-        server.stand_in.accounts[login] = password
-        saved = await clinic.clinic.call(
-            "PUT",
-            "/messaging/channels/email",
-            clinic.admin,
-            json=smtp_body(server, login, password),
-        )
-        assert saved.status_code == 200, saved.text
-    return clinic, password
-
-
-def smtp_body(server: SmtpServer, login: str, password: str) -> dict[str, Any]:
-    return {
-        "provider": "smtp",
-        "settings": {
-            "host": "127.0.0.1",
-            "port": server.port,
-            "security": "none",
-            "username": login,
-            "fromAddress": "front-desk@clinic.example",
-        },
-        "secrets": {"password": password},
-    }
-
-
-async def patient_email(engine: AsyncEngine, clinic: Bookable) -> str:
-    async with clinic_transaction(engine, info(clinic.clinic.tenant)) as session:
-        return (await session.get_one(User, clinic.patient_id)).email
-
-
-def mails_to(server: SmtpServer, address: str) -> list[Any]:
-    return [r for r in server.stand_in.received if address in r.rcpt_tos]
-
-
-async def deliveries(engine: AsyncEngine, tenant: Tenant) -> list[Delivery]:
-    async with clinic_transaction(engine, info(tenant)) as session:
-        return list(await session.scalars(select(Delivery).order_by(Delivery.channel)))
-
-
-async def event_id(engine: AsyncEngine, tenant: Tenant, kind: str = CONFIRMED) -> uuid.UUID:
-    async with clinic_transaction(engine, info(tenant)) as session:
-        found = await session.scalar(select(OutboxEvent.id).where(OutboxEvent.kind == kind))
-    assert found is not None
-    return found
-
-
-async def unrelayed(engine: AsyncEngine, tenant: Tenant) -> int:
-    async with clinic_transaction(engine, info(tenant)) as session:
-        events = await session.scalars(select(OutboxEvent).where(OutboxEvent.relayed_at.is_(None)))
-        return len(events.all())
-
-
-async def relay(engine: AsyncEngine, tenant: Tenant, broker: dramatiq.Broker) -> int:
-    async with clinic_session(engine, info(tenant)) as session:
-        return await relay_outbox(session, broker)
-
-
-async def run_jobs(broker: dramatiq.Broker) -> None:
-    await asyncio.to_thread(broker.join, "messaging", timeout=20_000)
+# The kit's fixtures, in this module's namespace for pytest.
+smtp_servers = delivery_kit.smtp_servers
+channel_settings = delivery_kit.channel_settings
+client = delivery_kit.client
+clinics = delivery_kit.clinics
+broker = delivery_kit.broker
+logs = delivery_kit.logs
 
 
 async def test_a_confirmed_booking_is_emailed_once_through_the_clinics_own_server(
@@ -436,3 +320,48 @@ async def test_the_periodic_relay_job_relays_every_clinics_outbox(
         assert await unrelayed(engine, tenant) == 0
     assert len(mails_to(smtp_servers[0], await patient_email(engine, first))) == 1
     assert len(mails_to(smtp_servers[1], await patient_email(engine, second))) == 1
+
+
+async def test_patients_are_written_to_in_their_language_and_not_on_a_channel_they_turned_off(
+    client: Client,
+    engine: AsyncEngine,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    broker: dramatiq.Broker,
+) -> None:
+    server = smtp_servers[0]
+    desk, _ = await ready(clinics[0], client, engine, server)
+    address = await patient_email(engine, desk)
+    german = await desk.clinic.call(
+        "PUT",
+        "/messaging/templates/appointment_confirmation/email",
+        desk.admin,
+        json={
+            "locale": "de",
+            "subject": "Ihr Termin bei {{ clinic_name }} ist bestätigt",
+            "body": "Hallo {{ patient_name }}, bis {{ starts_at }}.",
+        },
+    )
+    assert german.status_code == 200, german.text
+    chosen = await desk.clinic.call(
+        "PUT", "/me/preferences", desk.patient, json={"channels": ["email"], "locale": "de-AT"}
+    )
+    assert chosen.status_code == 200, chosen.text
+
+    await desk.booked(local(2, "10:00"))
+    await relay(engine, clinics[0], broker)
+    await run_jobs(broker)
+    [mail] = mails_to(server, address)
+    assert subject_of(mail) == "Ihr Termin bei Riverside Clinic ist bestätigt"
+
+    # Email turned off (SMS too: the patient has no phone): nothing is sent, and the log says why.
+    off = await desk.clinic.call(
+        "PUT", "/me/preferences", desk.patient, json={"channels": [], "locale": None}
+    )
+    assert off.status_code == 200, off.text
+    await desk.booked(local(2, "11:00"))
+    await relay(engine, clinics[0], broker)
+    await run_jobs(broker)
+    assert len(mails_to(server, address)) == 1
+    statuses = sorted((d.status, d.reason) for d in await deliveries(engine, clinics[0]))
+    assert statuses == [("not_sent", "the patient opted out of email"), ("sent", None)]

@@ -22,6 +22,7 @@ KINDS = {
     "email_verification",
     "password_reset",
     "staff_invitation",
+    "already_registered",
 }
 
 

@@ -119,8 +119,20 @@ async def test_a_booking_writes_its_history_and_outbox_events_in_the_same_transa
     history = await clinic_a.call("GET", f"/appointments/{appointment['id']}/history", desk.patient)
     assert [h["action"] for h in history.json()["data"]] == ["booked", "confirmed"]
     events = await rows(engine, clinic_a, OutboxEvent)
-    assert sorted(e.kind for e in events) == ["appointment.booked", "appointment.confirmed"]
+    assert sorted(e.kind for e in events) == [
+        "appointment.booked",
+        "appointment.confirmed",
+        "appointment.reminder",
+        "appointment.reminder",
+    ]
     assert {e.payload["appointmentId"] for e in events} == {appointment["id"]}
+    # The reminders wait for a day and an hour before the start, the clinic's defaults.
+    starts = datetime.datetime.fromisoformat(appointment["startsAt"])
+    reminders = sorted(e.due_at for e in events if e.kind == "appointment.reminder")
+    assert reminders == [
+        starts - datetime.timedelta(hours=24),
+        starts - datetime.timedelta(hours=1),
+    ]
 
 
 async def test_bad_bookings_name_the_problem_and_write_nothing(

@@ -122,7 +122,13 @@ async def test_a_card_booking_holds_the_slot_until_the_signed_payment_confirms_i
     assert [h["action"] for h in history.json()["data"]] == ["booked", "confirmed"]
     assert (await payment_row(engine, clinic_a, appointment_id)).status == "succeeded"
     kinds = sorted(e.kind for e in await rows(engine, clinic_a, OutboxEvent))
-    assert kinds == ["appointment.booked", "appointment.confirmed"]
+    # Reminders are written once the payment confirms the booking, once for all replays.
+    assert kinds == [
+        "appointment.booked",
+        "appointment.confirmed",
+        "appointment.reminder",
+        "appointment.reminder",
+    ]
 
 
 async def test_an_unpaid_hold_expires_frees_the_slot_and_gives_the_unit_back(

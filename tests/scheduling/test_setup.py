@@ -291,6 +291,7 @@ async def test_weekly_hours_with_breaks_exceptions_and_the_policy(
         "horizonDays": 90,
         "cancellationNoticeHours": 24,
         "slotGranularityMinutes": 10,
+        "reminderOffsetsMinutes": [1440, 60],
     }
     assert odd.status_code == 422
 

@@ -17,7 +17,14 @@ from polyclinic.db.session import clinic_session
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.state import runtime_of
 
-FEATURE_NAMES = {"videoVisits": "video visits", "sms": "text messages", "whatsapp": "WhatsApp"}
+FEATURE_NAMES = {
+    "videoVisits": "video visits",
+    "sms": "text messages",
+    "whatsapp": "WhatsApp",
+    # The platform's own providers, for clinics that have none for the channel.
+    "platformEmail": "the platform's email",
+    "platformSms": "the platform's text messages",
+}
 
 
 async def clinic_plan(session: AsyncSession, tenant_id: uuid.UUID) -> Plan | None:

@@ -18,6 +18,9 @@ class PlanFeatures(msgspec.Struct, rename="camel"):
     video_visits: bool = False
     sms: bool = False
     whatsapp: bool = False
+    # Clinics without an email (SMS) provider of their own send through the platform's.
+    platform_email: bool = True
+    platform_sms: bool = False
 
 
 class PlanCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):

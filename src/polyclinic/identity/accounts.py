@@ -93,7 +93,7 @@ class Accounts:
             await self.db.flush()
         except IntegrityError:
             await self.db.rollback()
-            self._send_already_registered(user.email)
+            await self._send_already_registered(user.email)
             return
         events.record(self.db, caller, "registered", user_id=user.id, email=user.email)
         token = await self._one_time_token(user, VERIFY_EMAIL)
@@ -154,11 +154,12 @@ class Accounts:
         await self.db.commit()
         self.mail.enqueue(
             MailMessage(
-                clinic_id=str(self.tenant.id),
-                to=user.email,
+                clinic_id=self.tenant.id,
                 kind="password_reset",
-                subject=f"Reset your {self.tenant.name} password",
-                body=f"Use this code to choose a new password within an hour: {token}",
+                to=user.email,
+                recipient_id=user.id,
+                values={"name": full_name(user)},
+                token=token,
             )
         )
 
@@ -227,27 +228,31 @@ class Accounts:
         user_token.used_at = utcnow()
         return user
 
-    def _send_already_registered(self, email: str) -> None:
+    async def _send_already_registered(self, email: str) -> None:
+        holder = await self.by_email(email)
+        if holder is None:  # deleted meanwhile
+            return
         self.mail.enqueue(
             MailMessage(
-                clinic_id=str(self.tenant.id),
-                to=email,
+                clinic_id=self.tenant.id,
                 kind="already_registered",
-                subject=f"Your {self.tenant.name} account",
-                body=(
-                    "Someone tried to register with this address, which already has an "
-                    "account. If it was you, sign in, or reset your password if you forgot it."
-                ),
+                to=email,
+                recipient_id=holder.id,
             )
         )
 
     def _send_verification(self, user: User, token: str) -> None:
         self.mail.enqueue(
             MailMessage(
-                clinic_id=str(self.tenant.id),
-                to=user.email,
+                clinic_id=self.tenant.id,
                 kind="email_verification",
-                subject=f"Confirm your email for {self.tenant.name}",
-                body=f"Confirm your address with this code: {token}",
+                to=user.email,
+                recipient_id=user.id,
+                values={"name": full_name(user)},
+                token=token,
             )
         )
+
+
+def full_name(user: User) -> str:
+    return f"{user.first_name} {user.last_name}".strip()

@@ -33,16 +33,14 @@ class InvitationRepository(SQLAlchemyAsyncRepository[Invitation]):
     model_type = Invitation
 
 
-def invitation_message(tenant: TenantInfo, email: str, role: str, token: str) -> MailMessage:
+def invitation_message(clinic_id: uuid.UUID, invitation: Invitation, token: str) -> MailMessage:
     return MailMessage(
-        clinic_id=str(tenant.id),
-        to=email,
+        clinic_id=clinic_id,
         kind="staff_invitation",
-        subject=f"You are invited to join {tenant.name} on Polyclinic",
-        body=(
-            f"You have been invited to {tenant.name} as {role.replace('_', ' ')}.\n"
-            f"Accept within 7 days with this code (POST /api/v1/auth/accept-invitation): {token}"
-        ),
+        to=invitation.email,
+        recipient_id=invitation.id,
+        values={"role": invitation.role.replace("_", " ")},
+        token=token,
     )
 
 
@@ -84,7 +82,7 @@ class Invitations:
         await self.db.flush()
         events.record(self.db, caller, "invitation_sent", actor_id=actor, email=email, role=role)
         await self.db.commit()
-        self.mail.enqueue(invitation_message(self.tenant, email, role, token))
+        self.mail.enqueue(invitation_message(self.tenant.id, invitation, token))
         return invitation
 
     async def list(
@@ -108,7 +106,7 @@ class Invitations:
         invitation.expires_at = utcnow() + INVITATION_LIFETIME
         events.record(self.db, caller, "invitation_resent", actor_id=actor, email=invitation.email)
         await self.db.commit()
-        self.mail.enqueue(invitation_message(self.tenant, invitation.email, invitation.role, token))
+        self.mail.enqueue(invitation_message(self.tenant.id, invitation, token))
         return invitation
 
     async def revoke(

@@ -1,15 +1,18 @@
-"""Outgoing mail through one small interface.
+"""Account mail (email verification, password reset, staff invitations) through one small
+interface.
 
-Routes hand a message to the `MailQueue` and return; delivery happens after, so nothing in
-an auth route waits on (or fails because of) a mail server. Until a clinic has its own
-providers, the development sender writes each message to the log.
+Routes hand a message to the `MailQueue` after their commit and return; sending happens after,
+so nothing in an auth route waits on (or fails because of) a mail server. The app's `Mailer`
+sends through the clinic's email provider (`polyclinic.messaging.account_mail`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 logger = logging.getLogger("polyclinic.mail")
@@ -17,29 +20,20 @@ logger = logging.getLogger("polyclinic.mail")
 
 @dataclass(frozen=True)
 class MailMessage:
-    clinic_id: str
-    to: str
-    subject: str
-    body: str
+    """One account mail to one address: the clinic's template of `kind`, rendered with
+    `values`. `token` is the one-time code its link carries; it is never logged or stored.
+    `recipient_id` is the user's id, or the invitation's."""
+
+    clinic_id: uuid.UUID
     kind: str
+    to: str
+    recipient_id: uuid.UUID
+    values: Mapping[str, str] = field(default_factory=dict)
+    token: str | None = field(default=None, repr=False)
 
 
 class Mailer(Protocol):
     async def send(self, message: MailMessage) -> None: ...
-
-
-class LogMailer:
-    """Writes each message to the log instead of sending it."""
-
-    async def send(self, message: MailMessage) -> None:
-        logger.info(
-            "mail for clinic %s to %s (%s): %s\n%s",
-            message.clinic_id,
-            message.to,
-            message.kind,
-            message.subject,
-            message.body,
-        )
 
 
 class MailQueue:
@@ -55,12 +49,13 @@ class MailQueue:
     async def _deliver(self, message: MailMessage) -> None:
         try:
             await self.mailer.send(message)
-        except Exception:
-            logger.exception(
-                "mail %s for clinic %s to %s could not be delivered",
+        except Exception as exc:
+            # No traceback: nothing of the message beyond its kind and clinic reaches the log.
+            logger.error(
+                "%s mail for clinic %s could not be delivered (%s)",
                 message.kind,
                 message.clinic_id,
-                message.to,
+                type(exc).__name__,
             )
 
     async def drain(self) -> None:

@@ -10,14 +10,18 @@ import uuid
 from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyclinic.db.base import TenantBase, Timestamps, UUIDKey, utcnow
 from polyclinic.identity.roles import Role
 
 ROLE_VALUES = ", ".join(f"'{role.value}'" for role in Role)
+MESSAGE_CHANNELS = ("email", "sms", "whatsapp")
+# Email and SMS are on until the user turns them off; WhatsApp needs an explicit opt-in.
+DEFAULT_MESSAGE_CHANNELS = ("email", "sms")
+CHANNEL_VALUES = ", ".join(f"'{channel}'" for channel in MESSAGE_CHANNELS)
 
 
 class User(UUIDKey, Timestamps, TenantBase):
@@ -25,6 +29,9 @@ class User(UUIDKey, Timestamps, TenantBase):
     __table_args__ = (
         CheckConstraint(f"role IN ({ROLE_VALUES})", name="role"),
         CheckConstraint("email = lower(email)", name="email_lower_case"),
+        CheckConstraint(
+            f"message_channels <@ ARRAY[{CHANNEL_VALUES}]::text[]", name="message_channels"
+        ),
     )
 
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -40,6 +47,20 @@ class User(UUIDKey, Timestamps, TenantBase):
     mfa_enabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     # The last TOTP time step accepted: a code is good once.
     mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # None: the clinic's default language.
+    locale: Mapped[str | None] = mapped_column(String(12))
+    message_channels: Mapped[list[str]] = mapped_column(
+        ARRAY(Text),
+        default=lambda: list(DEFAULT_MESSAGE_CHANNELS),
+        server_default=text("'{email,sms}'"),
+    )
+
+
+def accepted_channels(user: User) -> list[str]:
+    """The channels the user accepts messages on; a user not saved yet has the defaults."""
+    if user.message_channels is None:
+        return list(DEFAULT_MESSAGE_CHANNELS)
+    return list(user.message_channels)
 
 
 class AuthSession(UUIDKey, TenantBase):

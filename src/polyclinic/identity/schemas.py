@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import msgspec
 
-from polyclinic.identity.models import AuthSession, Invitation, User
+from polyclinic.identity.models import AuthSession, Invitation, User, accepted_channels
 
 Email = Annotated[
     str,
@@ -19,6 +19,17 @@ Email = Annotated[
 Name = Annotated[str, msgspec.Meta(pattern=r"\S", max_length=100)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Token = Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+Channel = Literal["email", "sms", "whatsapp"]
+# The locales message templates are kept in, so a template can match it.
+Locale = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z]{2}(-[A-Z]{2})?$",
+        max_length=12,
+        description="a language, optionally with a region, e.g. en, de or de-AT",
+        examples=["de-AT"],
+    ),
+]
 
 
 class RegisterRequest(msgspec.Struct, rename="camel"):
@@ -68,6 +79,19 @@ class UpdateMeRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True
     date_of_birth: datetime.date | msgspec.UnsetType | None = msgspec.UNSET
 
 
+class MessagePreferences(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """The channels the user accepts messages on and their language. Email and SMS are on
+    until turned off; WhatsApp needs turning on. Channels other than email need a phone
+    number in international form on the account. A null locale means the clinic's
+    default (en)."""
+
+    channels: Annotated[
+        list[Channel],
+        msgspec.Meta(max_length=3, description="each at most once; empty: no messages at all"),
+    ]
+    locale: Locale | None
+
+
 class UserOut(msgspec.Struct, rename="camel"):
     id: uuid.UUID
     email: str
@@ -80,6 +104,7 @@ class UserOut(msgspec.Struct, rename="camel"):
     email_verified: bool
     mfa_enabled: bool
     created_at: datetime.datetime
+    message_preferences: MessagePreferences
 
 
 class TokenPair(msgspec.Struct, rename="camel"):
@@ -116,7 +141,13 @@ def user_out(user: User) -> UserOut:
         email_verified=user.email_verified_at is not None,
         mfa_enabled=user.mfa_enabled_at is not None,
         created_at=user.created_at,
+        message_preferences=message_preferences(user),
     )
+
+
+def message_preferences(user: User) -> MessagePreferences:
+    channels = cast("list[Channel]", accepted_channels(user))
+    return MessagePreferences(channels=channels, locale=user.locale)
 
 
 def session_out(auth_session: AuthSession, current: uuid.UUID) -> SessionOut:

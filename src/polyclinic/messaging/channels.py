@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from polyclinic.billing.features import require_feature
+from polyclinic.billing.features import FEATURE_NAMES, clinic_plan, require_feature
 from polyclinic.config import Settings
 from polyclinic.db.base import TenantBase, Timestamps, UUIDKey, utcnow
 from polyclinic.db.session import clinic_of
@@ -26,6 +26,7 @@ from polyclinic.errors import FieldError, InvalidInput, NotFound, Unavailable
 from polyclinic.identity.models import User
 from polyclinic.messaging.keys import secret_box_for
 from polyclinic.messaging.models import CHANNEL_VALUES, CHANNELS
+from polyclinic.messaging.platform_providers import PLATFORM_FEATURES, platform_provider
 from polyclinic.messaging.providers import PROVIDERS, OutgoingMessage, Provider, ProviderSpec
 from polyclinic.messaging.providers.base import MASK, is_phone_number
 from polyclinic.messaging.secrets import ChannelSecrets
@@ -237,6 +238,46 @@ async def provider_for(session: AsyncSession, settings: Settings, channel: str) 
             "save the channel again"
         ) from None
     return spec.build(values, opened, settings)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sends the clinic's messages on a channel: its own provider, the platform's default
+    (`platform`), or nobody (`provider` None) for the `reason` given."""
+
+    provider: Provider | None
+    reason: str | None = None
+    platform: bool = False
+
+    @property
+    def provider_name(self) -> str | None:
+        """For the delivery log: `smtp`, or `platform-smtp` for the platform's."""
+        if self.provider is None:
+            return None
+        return f"platform-{self.provider.name}" if self.platform else self.provider.name
+
+
+async def sender_for(session: AsyncSession, settings: Settings, channel: str) -> Sender:
+    """The sender of the session's clinic for `channel`: the clinic's own provider; else the
+    platform's default for the channel, when there is one and the clinic's plan includes it;
+    else nobody, with the reason. Raises `Unavailable` as `provider_for` does."""
+    own = await provider_for(session, settings, channel)
+    if own is not None:
+        return Sender(own)
+    clinic = clinic_of(session)
+    missing = f"the clinic has no {channel} provider"
+    feature = PLATFORM_FEATURES.get(channel)
+    default = platform_provider(settings, channel, clinic.name)
+    if feature is None or default is None:
+        return Sender(None, f"{missing} and the platform has no default {channel} provider")
+    plan = await clinic_plan(session, clinic.id)
+    if plan is None:
+        return Sender(None, f"{missing} and no plan that includes {FEATURE_NAMES[feature]}")
+    if not plan.features.get(feature):
+        return Sender(
+            None, f"{missing} and its {plan.name} plan does not include {FEATURE_NAMES[feature]}"
+        )
+    return Sender(default, platform=True)
 
 
 def _check_channel(channel: str) -> None:

@@ -4,7 +4,14 @@ For one event, the delivery rows are made first (one per recipient and channel, 
 then each one not yet sent is sent with its own id as the idempotency key. A failure is
 recorded on the row (attempts, the provider's reason) and raised, so the job's retries try
 the failed rows again; a row once `sent` is never sent again. A channel the clinic has not
-configured is recorded `not_sent` with the reason (there is no platform default provider yet).
+configured goes through the platform's default provider when the clinic's plan includes it,
+else is recorded `not_sent` with the reason; so is a channel the recipient opted out of.
+
+Before its provider is called a delivery is claimed (`sending`, committed). A claim older
+than DELIVERY_CLAIM_SECONDS belongs to a worker that died mid-send: the provider may have
+the message, so it is marked `unconfirmed` and not sent again unless someone retries it.
+An event whose job never ran to its end (lost by a broker, a killed worker) is relayed
+again after OUTBOX_RELAY_AGAIN_SECONDS; everything above makes that harmless.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -29,13 +36,15 @@ from polyclinic.errors import Conflict, DomainError, InvalidInput, NotFound, Ups
 from polyclinic.identity.models import User
 from polyclinic.identity.roles import Role
 from polyclinic.identity.tokens import TokenSigner
-from polyclinic.messaging.channels import provider_for
+from polyclinic.messaging.account_mail import ACCOUNT_MAIL_KINDS
+from polyclinic.messaging.channels import sender_for
 from polyclinic.messaging.delivery_models import Delivery, DeliveryStatus
+from polyclinic.messaging.preferences import locale_for, reach_for
 from polyclinic.messaging.providers import OutgoingMessage
-from polyclinic.messaging.providers.base import is_phone_number
 from polyclinic.messaging.templates import Rendered, Templates
 from polyclinic.scheduling.lifecycle import check_in_token
 from polyclinic.scheduling.models import Appointment, Practitioner, Service
+from polyclinic.scheduling.reminders import REMINDER_EVENT, reminder_holds
 from polyclinic.tenancy.context import TenantInfo, current_tenant
 from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.tenancy.naming import clinic_url
@@ -47,16 +56,24 @@ logger = logging.getLogger("polyclinic.messaging")
 
 DELIVER_JOB = "deliver_event"
 RELAY_JOB = "relay_outboxes"
-LOCALE = "en"  # patients have no language setting yet
+NUDGE_JOB = "relay_clinic_outbox"
 QUOTA_KIND = "quota_threshold"
 # Outbox events that message the patient, and the template kind of each.
 PATIENT_MESSAGES = {
     "appointment.confirmed": "appointment_confirmation",
+    REMINDER_EVENT: "appointment_reminder",
     "appointment.rescheduled": "appointment_rescheduled",
     "appointment.cancelled": "appointment_cancelled",
     "appointment.no_show": "no_show_follow_up",
 }
 RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+STALE_REMINDER = "the appointment moved, was cancelled or has begun"
+# What someone may send again by hand.
+RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.NOT_SENT, DeliveryStatus.UNCONFIRMED)
+INTERRUPTED = (
+    "the worker stopped while the provider was being called; the provider may have the "
+    "message, so it is not sent again unless retried"
+)
 ERROR_LENGTH = 1000
 
 
@@ -69,20 +86,40 @@ class Recipient:
     user_id: uuid.UUID
     channel: str
     address: str
+    # Why nothing goes out (the user opted out of the channel): recorded `not_sent`.
+    refused: str | None = None
 
 
 # Relay -----------------------------------------------------------------------------------
 
 
-async def relay_outbox(session: AsyncSession, broker: dramatiq.Broker, limit: int = 500) -> int:
-    """Send one `deliver_event` job per unrelayed event of the session's clinic, carrying the
-    clinic, and mark each relayed only once its job is enqueued. If the broker cannot be
-    reached the error is raised and the events not yet enqueued stay for the next run."""
+async def relay_outbox(
+    session: AsyncSession,
+    broker: dramatiq.Broker,
+    *,
+    again_after: datetime.timedelta = datetime.timedelta(minutes=10),
+    limit: int = 500,
+) -> int:
+    """Send one `deliver_event` job, carrying the clinic, per event of the session's clinic
+    that is due and unrelayed, or relayed long ago and never finished; each is marked relayed
+    only once its job is enqueued. If the broker cannot be reached the error is raised and
+    the events not yet enqueued stay for the next run."""
     clinic = clinic_of(session)
+    now = utcnow()
+    due = or_(
+        and_(
+            OutboxEvent.relayed_at.is_(None),
+            or_(OutboxEvent.due_at.is_(None), OutboxEvent.due_at <= now),
+        ),
+        and_(
+            OutboxEvent.finished_at.is_(None),
+            OutboxEvent.relayed_at < now - again_after,
+        ),
+    )
     events = (
         await session.scalars(
             select(OutboxEvent)
-            .where(OutboxEvent.relayed_at.is_(None))
+            .where(due)
             .order_by(OutboxEvent.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -94,7 +131,9 @@ async def relay_outbox(session: AsyncSession, broker: dramatiq.Broker, limit: in
         for event in events:
             if event.kind in PATIENT_MESSAGES or event.kind == QUOTA_THRESHOLD_EVENT:
                 enqueue(broker, DELIVER_JOB, str(event.id))
-            event.relayed_at = utcnow()  # the others have nobody to tell
+            else:  # nobody to tell
+                event.finished_at = utcnow()
+            event.relayed_at = utcnow()
             relayed += 1
     finally:
         current_tenant.reset(token)
@@ -103,7 +142,7 @@ async def relay_outbox(session: AsyncSession, broker: dramatiq.Broker, limit: in
     return relayed
 
 
-async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker) -> int:
+async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker, settings: Settings) -> int:
     """Relay every active clinic's outbox; one clinic's trouble does not stop the others."""
     async with platform_session(engine) as session:
         tenants = (
@@ -115,17 +154,48 @@ async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker) -> int:
         assert clinic is not None
         try:
             async with clinic_session(engine, clinic) as session:
-                relayed += await relay_outbox(session, broker)
+                relayed += await relay_outbox(session, broker, again_after=relay_again(settings))
         except Exception as exc:
             logger.warning("clinic %s: outbox not relayed (%s)", clinic.id, type(exc).__name__)
     return relayed
+
+
+def relay_again(settings: Settings) -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.outbox_relay_again_seconds)
 
 
 @job(queue="messaging", max_retries=0)
 async def relay_outboxes() -> None:
     resources = job_resources()
     assert resources.broker is not None
-    await relay_all(resources.engine, resources.broker)
+    await relay_all(resources.engine, resources.broker, resources.settings)
+
+
+@job(queue="messaging", max_retries=0)
+async def relay_clinic_outbox() -> None:
+    """One clinic's outbox, right after a request wrote to it (the periodic relay is the
+    safety net when this job is lost)."""
+    clinic = current_tenant.get()
+    if clinic is None:
+        raise RuntimeError("relay_clinic_outbox runs in a clinic's context only")
+    resources = job_resources()
+    assert resources.broker is not None
+    async with clinic_session(resources.engine, clinic) as session:
+        await relay_outbox(session, resources.broker, again_after=relay_again(resources.settings))
+
+
+def nudge_relay(broker: dramatiq.Broker, clinic: TenantInfo) -> None:
+    """Ask for the clinic's outbox to be relayed now. Blocking (call it off the event loop);
+    a broker that cannot be reached is logged, and the periodic relay takes the events."""
+    token = current_tenant.set(clinic)
+    try:
+        enqueue(broker, NUDGE_JOB)
+    except Exception as exc:
+        logger.warning(
+            "clinic %s: outbox left to the periodic relay (%s)", clinic.id, type(exc).__name__
+        )
+    finally:
+        current_tenant.reset(token)
 
 
 # Delivery --------------------------------------------------------------------------------
@@ -148,6 +218,12 @@ async def deliver(
     async with clinic_session(engine, clinic) as session:
         ids = await prepare(session, event_id)
         done = [await send(session, settings, delivery_id) for delivery_id in ids]
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == event_id, OutboxEvent.finished_at.is_(None))
+            .values(finished_at=utcnow())
+        )
+        await session.commit()
     failed = [d for d in done if d is not None and d.status == DeliveryStatus.FAILED]
     if failed:
         raise DeliveryFailed(
@@ -158,8 +234,15 @@ async def deliver(
 
 async def prepare(session: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]:
     """The event's deliveries, made once (a second run finds them made)."""
-    event = await session.get(OutboxEvent, event_id)
+    # Locked: a reminder is not dropped (rescheduled, cancelled) while its deliveries are made.
+    event = await session.scalar(
+        select(OutboxEvent).where(OutboxEvent.id == event_id).with_for_update()
+    )
     if event is None:
+        await session.commit()
+        return []
+    if event.kind == REMINDER_EVENT and not await reminder_holds(session, event):
+        await _drop_reminder(session, event)
         return []
     kind, recipients = await _recipients(session, event)
     if recipients:
@@ -175,7 +258,8 @@ async def prepare(session: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]
                         "channel": r.channel,
                         "recipient_id": r.user_id,
                         "address": r.address,
-                        "status": DeliveryStatus.PENDING,
+                        "status": DeliveryStatus.NOT_SENT if r.refused else DeliveryStatus.PENDING,
+                        "reason": r.refused,
                         "attempts": 0,
                         "created_at": now,
                         "updated_at": now,
@@ -196,93 +280,135 @@ async def prepare(session: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]
     return ids
 
 
+async def _drop_reminder(session: AsyncSession, event: OutboxEvent) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.outbox_event_id == event.id, Delivery.status.in_(RETRYABLE))
+        .values(status=DeliveryStatus.NOT_SENT, reason=STALE_REMINDER, updated_at=utcnow())
+    )
+    await session.commit()
+    logger.info("reminder %s dropped: %s", event.id, STALE_REMINDER)
+
+
 async def _recipients(session: AsyncSession, event: OutboxEvent) -> tuple[str, list[Recipient]]:
     if event.kind in PATIENT_MESSAGES:
         patient = await session.get(User, uuid.UUID(event.payload["patientId"]))
         if patient is None:
             return PATIENT_MESSAGES[event.kind], []
-        recipients = [Recipient(patient.id, "email", patient.email)]
-        if is_phone_number(patient.phone):
-            recipients.append(Recipient(patient.id, "sms", str(patient.phone)))
-        return PATIENT_MESSAGES[event.kind], recipients
+        return PATIENT_MESSAGES[event.kind], _reachable(patient, ("email", "sms", "whatsapp"))
     if event.kind == QUOTA_THRESHOLD_EVENT:
         admins = await session.scalars(
             select(User).where(User.role == Role.CLINIC_ADMIN, User.is_active.is_(True))
         )
-        return QUOTA_KIND, [Recipient(a.id, "email", a.email) for a in admins]
+        return QUOTA_KIND, [r for admin in admins for r in _reachable(admin, ("email",))]
     return "", []
+
+
+def _reachable(user: User, channels: tuple[str, ...]) -> list[Recipient]:
+    """The user's channels by their preferences; an opt-out is kept as a refused recipient
+    (a channel without an address has nothing to record)."""
+    return [
+        Recipient(user.id, reach.channel, reach.address, reach.refused)
+        for reach in reach_for(user, channels)
+        if reach.address is not None
+    ]
 
 
 async def send(
     session: AsyncSession, settings: Settings, delivery_id: uuid.UUID
 ) -> Delivery | None:
-    """Send one delivery unless it is sent already (or another worker holds it: None).
+    """Send one delivery unless it is sent already or another worker holds it (None).
     Commits its outcome; never raises for the provider's refusal (the row says it)."""
-    delivery = await session.scalar(
-        select(Delivery)
-        .where(Delivery.id == delivery_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
+    delivery = await _locked(session, delivery_id, skip_locked=True)
     if delivery is None or delivery.status not in RETRYABLE:
+        if delivery is not None and delivery.status == DeliveryStatus.SENDING:
+            _unless_in_flight(delivery, settings)
         await session.commit()
         return delivery
     try:
-        provider = await provider_for(session, settings, delivery.channel)
-    except DomainError as exc:  # not configured, stored settings unusable, secrets unreadable
-        provider = None
-        delivery.attempts += 1
-        _failed(delivery, str(exc))
-    else:
+        sender = await sender_for(session, settings, delivery.channel)
+        provider = sender.provider
         if provider is None:
             delivery.status = DeliveryStatus.NOT_SENT
-            delivery.reason = (
-                f"the clinic has no {delivery.channel} provider, and there is no platform default"
-            )
+            delivery.reason = sender.reason
             await session.commit()
-            logger.info("delivery %s not sent: no %s provider", delivery.id, delivery.channel)
+            logger.info("delivery %s not sent: %s", delivery.id, sender.reason)
             return delivery
-    if provider is not None:
+        event = await session.get_one(OutboxEvent, delivery.outbox_event_id)
+        rendered = await _render(session, settings, delivery, event)
+    except DomainError as exc:  # stored settings unusable, secrets unreadable, bad template
         delivery.attempts += 1
-        delivery.provider = provider.name
-        try:
-            event = await session.get_one(OutboxEvent, delivery.outbox_event_id)
-            rendered = await _render(session, settings, delivery, event)
-            # The row stays locked while the provider answers: no other worker sends it too.
-            message_id = await provider.send(
-                OutgoingMessage(
-                    channel=delivery.channel,
-                    to=delivery.address,
-                    body=rendered.body,
-                    subject=rendered.subject,
-                    idempotency_key=str(delivery.id),
-                )
+        return await _record_failure(session, delivery, str(exc))
+    delivery.attempts += 1
+    delivery.provider = sender.provider_name
+    delivery.status = DeliveryStatus.SENDING
+    delivery.sending_at = claimed_at = utcnow()
+    await session.commit()  # the claim outlives this worker, should it die mid-send
+    try:
+        message_id = await provider.send(
+            OutgoingMessage(
+                channel=delivery.channel,
+                to=delivery.address,
+                body=rendered.body,
+                subject=rendered.subject,
+                idempotency_key=str(delivery.id),
             )
-        except (UpstreamFailed, InvalidInput) as exc:
-            _failed(delivery, str(exc))
-        except Exception as exc:
-            _failed(delivery, f"the send failed unexpectedly ({type(exc).__name__})")
-        else:
-            delivery.status = DeliveryStatus.SENT
-            delivery.provider_message_id = message_id
-            delivery.sent_at = utcnow()
-            delivery.last_error = None
-            delivery.reason = None
-    await session.commit()
-    if delivery.status == DeliveryStatus.SENT:
-        logger.info(
-            "delivery %s sent through %s (provider message id %s)",
-            delivery.id,
-            delivery.provider,
-            delivery.provider_message_id,
         )
+    except (UpstreamFailed, InvalidInput) as exc:
+        error: str | None = str(exc)
+    except Exception as exc:
+        error = f"the send failed unexpectedly ({type(exc).__name__})"
     else:
-        logger.warning(
-            "delivery %s failed (attempt %d): %s",
-            delivery.id,
-            delivery.attempts,
-            delivery.last_error,
-        )
+        error = None
+    delivery = await _locked(session, delivery_id)
+    assert delivery is not None
+    if delivery.sending_at != claimed_at:  # another attempt took over meanwhile
+        await session.commit()
+        return delivery
+    if error is not None:
+        return await _record_failure(session, delivery, error)
+    delivery.status = DeliveryStatus.SENT
+    delivery.provider_message_id = message_id
+    delivery.sent_at = utcnow()
+    delivery.last_error = None
+    delivery.reason = None
+    await session.commit()
+    logger.info(
+        "delivery %s sent through %s (provider message id %s)",
+        delivery.id,
+        delivery.provider,
+        delivery.provider_message_id,
+    )
+    return delivery
+
+
+async def _locked(
+    session: AsyncSession, delivery_id: uuid.UUID, *, skip_locked: bool = False
+) -> Delivery | None:
+    return await session.scalar(
+        select(Delivery)
+        .where(Delivery.id == delivery_id)
+        .with_for_update(skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _unless_in_flight(delivery: Delivery, settings: Settings) -> None:
+    """A claim older than the claim time is a worker that died mid-send."""
+    assert delivery.sending_at is not None
+    age = utcnow() - delivery.sending_at
+    if age > datetime.timedelta(seconds=settings.delivery_claim_seconds):
+        delivery.status = DeliveryStatus.UNCONFIRMED
+        delivery.reason = INTERRUPTED
+        logger.warning("delivery %s unconfirmed: %s", delivery.id, INTERRUPTED)
+
+
+async def _record_failure(session: AsyncSession, delivery: Delivery, error: str) -> Delivery:
+    _failed(delivery, error)
+    await session.commit()
+    logger.warning(
+        "delivery %s failed (attempt %d): %s", delivery.id, delivery.attempts, delivery.last_error
+    )
     return delivery
 
 
@@ -299,9 +425,15 @@ async def retry(session: AsyncSession, settings: Settings, delivery_id: uuid.UUI
     )
     if delivery is None:
         raise NotFound("No delivery with this id")
-    if delivery.status not in (DeliveryStatus.FAILED, DeliveryStatus.NOT_SENT):
+    if delivery.kind in ACCOUNT_MAIL_KINDS:
         raise Conflict(
-            f"Only failed or not sent deliveries are retried; this one is {delivery.status}"
+            "Account mail carries a one-time code that is not kept; "
+            "the person asks for a new one instead"
+        )
+    if delivery.status not in RESENDABLE:
+        raise Conflict(
+            "Only failed, not sent or unconfirmed deliveries are retried; "
+            f"this one is {delivery.status}"
         )
     delivery.status = DeliveryStatus.PENDING
     delivery.reason = None
@@ -335,7 +467,10 @@ async def _render(
     if delivery.kind == QUOTA_KIND:
         return _quota_message(clinic_name, event.payload)
     context = await _visit_values(session, settings, clinic, clinic_name, delivery.kind, event)
-    return await Templates(session).render(delivery.kind, delivery.channel, LOCALE, context)
+    recipient = await session.get_one(User, delivery.recipient_id)
+    return await Templates(session).render(
+        delivery.kind, delivery.channel, locale_for(recipient), context
+    )
 
 
 def _quota_message(clinic_name: str, payload: dict[str, Any]) -> Rendered:

@@ -20,7 +20,7 @@ from polyclinic.web.openapi import error_responses
 from polyclinic.web.paging import Limit, Offset
 from polyclinic.web.state import Runtime
 
-Status = Literal["pending", "sent", "failed", "not_sent"]
+Status = Literal["pending", "sending", "sent", "failed", "not_sent", "unconfirmed"]
 
 
 class DeliveryOut(msgspec.Struct, rename="camel"):
@@ -98,6 +98,6 @@ class DeliveriesController(Controller):
         message = {
             DeliveryStatus.SENT: "Sent",
             DeliveryStatus.FAILED: "The provider refused it again",
-            DeliveryStatus.NOT_SENT: "Not sent: the channel has no provider",
+            DeliveryStatus.NOT_SENT: f"Not sent: {delivery.reason}",
         }.get(delivery.status, "Queued")
         return ok(delivery_out(delivery), message)

@@ -50,6 +50,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "role": "receptionist",
         "link": "https://riverside.example/invitation?token=sample",
     },
+    "already_registered": {
+        "clinic_name": "Riverside Clinic",
+        "link": "https://riverside.example/forgot-password",
+    },
 }
 
 DEFAULTS: dict[str, Default] = {
@@ -107,5 +111,13 @@ DEFAULTS: dict[str, Default] = {
         "You are invited to {{ clinic_name }}",
         "Hello,\n\nyou are invited to join {{ clinic_name }} as {{ role }}: {{ link }}",
         "{{ clinic_name }} invites you to join as {{ role }}: {{ link }}",
+    ),
+    "already_registered": Default(
+        "Your {{ clinic_name }} account",
+        "Hello,\n\nsomeone tried to register at {{ clinic_name }} with this address, which "
+        "already has an account. If it was you, sign in, or choose a new password here: "
+        "{{ link }}\nIf it was not, ignore this message.\n\n{{ clinic_name }}",
+        "{{ clinic_name }}: someone tried to register with your address, which already has an "
+        "account. Forgot your password? {{ link }}",
     ),
 }

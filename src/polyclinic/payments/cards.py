@@ -23,6 +23,7 @@ from polyclinic.errors import Conflict, FieldError, InvalidInput, Unavailable
 from polyclinic.payments.models import Payment, PaymentAccount, PaymentStatus
 from polyclinic.scheduling.journal import note_step
 from polyclinic.scheduling.models import Appointment, AppointmentStatus, Service
+from polyclinic.scheduling.reminders import add_reminders
 from polyclinic.stripe_api import stripe_call, stripe_client
 from polyclinic.tenancy.context import TenantInfo
 
@@ -163,6 +164,7 @@ class CardPayments:
             appointment.status = AppointmentStatus.CONFIRMED
             appointment.hold_expires_at = None
             note_step(self.db, appointment, "confirmed", AppointmentStatus.PENDING_PAYMENT, None)
+            await add_reminders(self.db, appointment)
         else:
             payment.status = PaymentStatus.REFUND_PENDING
             logger.warning(

@@ -136,6 +136,12 @@ class Policies:
         return await self.db.get_one(BookingPolicy, 1)
 
     async def update(self, values: dict[str, Any]) -> BookingPolicy:
+        offsets = values.get("reminder_offsets_minutes")
+        if offsets is not None and len(set(offsets)) != len(offsets):
+            raise InvalidInput(
+                "Each reminder offset may be given once",
+                [FieldError("reminderOffsetsMinutes", "lists an offset twice")],
+            )
         policy = await self.get()
         for name, value in values.items():
             setattr(policy, name, value)

@@ -40,6 +40,7 @@ from polyclinic.scheduling.models import (
     Service,
     ServicePractitioner,
 )
+from polyclinic.scheduling.reminders import add_reminders
 from polyclinic.scheduling.slots import (
     Slot,
     Window,
@@ -425,6 +426,7 @@ class Desk:
                     AppointmentStatus.CONFIRMED,
                     self.actor.user_id,
                 )
+                await add_reminders(self.db, appointment)
 
 
 async def take_turn(

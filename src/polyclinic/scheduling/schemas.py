@@ -35,6 +35,13 @@ NoticeMinutes = Annotated[int, msgspec.Meta(ge=0, le=43200)]
 HorizonDays = Annotated[int, msgspec.Meta(ge=1, le=730)]
 CancellationHours = Annotated[int, msgspec.Meta(ge=0, le=720)]
 Granularity = Literal[5, 10, 15, 20, 30, 60]
+ReminderOffsets = Annotated[
+    list[Annotated[int, msgspec.Meta(ge=5, le=20160)]],
+    msgspec.Meta(
+        max_length=5,
+        description="minutes before the start at which reminders go out (5 minutes to 14 days)",
+    ),
+]
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
 
@@ -188,6 +195,7 @@ class PolicyUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     horizon_days: HorizonDays | Unset = UNSET
     cancellation_notice_hours: CancellationHours | Unset = UNSET
     slot_granularity_minutes: Granularity | Unset = UNSET
+    reminder_offsets_minutes: ReminderOffsets | Unset = UNSET
 
 
 class PolicyOut(msgspec.Struct, rename="camel"):
@@ -195,6 +203,7 @@ class PolicyOut(msgspec.Struct, rename="camel"):
     horizon_days: int
     cancellation_notice_hours: int
     slot_granularity_minutes: int
+    reminder_offsets_minutes: list[int]
 
 
 def policy_out(p: BookingPolicy) -> PolicyOut:
@@ -203,6 +212,7 @@ def policy_out(p: BookingPolicy) -> PolicyOut:
         horizon_days=p.horizon_days,
         cancellation_notice_hours=p.cancellation_notice_hours,
         slot_granularity_minutes=p.slot_granularity_minutes,
+        reminder_offsets_minutes=sorted(p.reminder_offsets_minutes, reverse=True),
     )
 
 

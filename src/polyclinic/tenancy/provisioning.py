@@ -36,7 +36,6 @@ from polyclinic.tenancy.archive import dump_schema
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.naming import check_subdomain, check_timezone, clinic_host, schema_name_for
-from polyclinic.tenancy.resolver import tenant_info
 
 logger = logging.getLogger("polyclinic.provisioning")
 
@@ -117,7 +116,7 @@ class Provisioner:
                         await self._register(connection, tenant)
                 except IntegrityError:
                     raise _SubdomainTaken from None
-                invitation_token = await self._build_schema(
+                invited = await self._build_schema(
                     connection, tenant, head, ddl, plan, clinic.admin_password_hash
                 )
         except _SubdomainTaken:
@@ -125,7 +124,7 @@ class Provisioner:
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=False)
             raise self._failed(tenant.id) from exc
-        self._send_admin_invitation(tenant, invitation_token)
+        self._send_admin_invitation(tenant, invited)
         return tenant
 
     def _new_tenant(self, clinic: NewClinic) -> Tenant:
@@ -168,9 +167,10 @@ class Provisioner:
         ddl: str,
         plan: Plan | None,
         admin_password_hash: str | None = None,
-    ) -> str | None:
+    ) -> tuple[Invitation, str] | None:
         """Role, schema, grants, tables at head, profile, the first admin's invitation, then
-        `active`: all or nothing. Returns the invitation token, to be mailed after commit."""
+        `active`: all or nothing. Returns the invitation and its token, to be mailed after
+        commit."""
         now = utcnow()
         await connection.exec_driver_sql(
             clinic_setup_sql(tenant.schema_name, tenant.db_role, ddl),
@@ -188,9 +188,7 @@ class Provisioner:
                 updated_at=now,
             )
         )
-        invitation_token = await self._first_admin(
-            translated, tenant.admin_email, admin_password_hash
-        )
+        invited = await self._first_admin(translated, tenant.admin_email, admin_password_hash)
         if plan is not None:
             await start_trial(connection, tenant.id, plan)
         else:
@@ -212,13 +210,14 @@ class Provisioner:
         tenant.schema_version = head
         tenant.last_error = None
         tenant.updated_at = now
-        return invitation_token
+        return invited
 
     @staticmethod
     async def _first_admin(
         translated: AsyncConnection, email: str, password_hash: str | None
-    ) -> str | None:
-        """The admin's account when the password is known, else their invitation's token."""
+    ) -> tuple[Invitation, str] | None:
+        """The admin's account when the password is known, else their invitation and its
+        token."""
         now = utcnow()
         if password_hash is not None:
             await translated.execute(
@@ -242,14 +241,13 @@ class Provisioner:
                 {c.key: getattr(invitation, c.key) for c in Invitation.__table__.columns}
             )
         )
-        return token
+        return invitation, token
 
-    def _send_admin_invitation(self, tenant: Tenant, token: str | None) -> None:
-        info = tenant_info(tenant)
-        if self.mail is not None and info is not None and token is not None:
-            self.mail.enqueue(
-                invitation_message(info, tenant.admin_email, Role.CLINIC_ADMIN, token)
-            )
+    def _send_admin_invitation(
+        self, tenant: Tenant, invited: tuple[Invitation, str] | None
+    ) -> None:
+        if self.mail is not None and invited is not None:
+            self.mail.enqueue(invitation_message(tenant.id, *invited))
 
     async def _resume_failed(self, clinic: NewClinic) -> Tenant:
         claimed = await self._claim(
@@ -306,13 +304,13 @@ class Provisioner:
         try:
             async with self.engine.begin() as connection:
                 plan = await plan_for_signup(connection, plan_code)
-                invitation_token = await self._build_schema(
+                invited = await self._build_schema(
                     connection, tenant, head, ddl, plan, admin_password_hash
                 )
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=True)
             raise self._failed(tenant.id) from exc
-        self._send_admin_invitation(tenant, invitation_token)
+        self._send_admin_invitation(tenant, invited)
         return tenant
 
     async def _record_failure(self, tenant: Tenant, exc: Exception, *, registered: bool) -> None:

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import re
 import time
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -149,6 +150,13 @@ TENANT_INFO_QUERY = select(
     Tenant.suspension_reason,
     Tenant.suspended_by,
 )
+
+
+async def clinic_by_id(engine: AsyncEngine, tenant_id: uuid.UUID) -> TenantInfo | None:
+    """A clinic by its id, read from the registry now (no cache)."""
+    async with engine.connect() as connection:
+        row = (await connection.execute(TENANT_INFO_QUERY.where(Tenant.id == tenant_id))).first()
+    return tenant_info(row)
 
 
 def tenant_info(row: Row[Any] | Tenant | None) -> TenantInfo | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from litestar import Request
@@ -11,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.session import clinic_session, platform_session
 from polyclinic.identity.guards import Principal, principal_of
+from polyclinic.messaging.delivery import nudge_relay
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.state import Runtime, runtime_of
+from polyclinic.worker.outbox import OUTBOX_WRITTEN
 
 
 async def provide_runtime(state: State) -> Runtime:
@@ -34,9 +37,13 @@ async def provide_clinic(request: Request) -> TenantInfo:
 async def provide_clinic_db(
     state: State, clinic: NamedDependency[TenantInfo]
 ) -> AsyncIterator[AsyncSession]:
-    """A session for this clinic only; committed by the service, rolled back if left open."""
-    async with clinic_session(runtime_of(state).engine, clinic) as session:
+    """A session for this clinic only; committed by the service, rolled back if left open.
+    If the request wrote to the clinic's outbox, its relay is asked for at once."""
+    runtime = runtime_of(state)
+    async with clinic_session(runtime.engine, clinic) as session:
         yield session
+    if session.info.get(OUTBOX_WRITTEN) and runtime.broker is not None:
+        await asyncio.to_thread(nudge_relay, runtime.broker, clinic)
 
 
 async def provide_principal(request: Request) -> Principal:

@@ -40,10 +40,18 @@ class OutboxEvent(UUIDKey, TenantBase):
     finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
+OUTBOX_WRITTEN = "outbox_written"
+
+
 def record(
-    session: AsyncSession, kind: str, subject_id: uuid.UUID | None, payload: dict[str, Any]
+    session: AsyncSession,
+    kind: str,
+    subject_id: uuid.UUID | None,
+    payload: dict[str, Any],
+    *,
+    due_at: datetime.datetime | None = None,
 ) -> None:
-    """Add an event to the caller's transaction."""
+    """Add an event to the caller's transaction (relayed once `due_at` has come, if given)."""
     session.add(
         OutboxEvent(
             id=uuid.uuid4(),
@@ -51,5 +59,8 @@ def record(
             subject_id=subject_id,
             payload=payload,
             created_at=utcnow(),
+            due_at=due_at,
         )
     )
+    # For the request's end: a relay is asked for at once, not at the next periodic run.
+    session.info[OUTBOX_WRITTEN] = True
