@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import dramatiq
 from litestar import Litestar, Request, Router
@@ -154,6 +155,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def start_runtime() -> None:
         # A wrong master key stops the start, not a clinic's first send.
         await verify_master_key(runtime.engine, keyring_for(settings))
+        if settings.dev_mail_to_log:
+            logging.getLogger("polyclinic").warning(
+                "DEV_MAIL_TO_LOG is set: email without a provider is written to this log, "
+                "one-time codes included; for local work only"
+            )
         listener.append(asyncio.create_task(runtime.resolver.listen()))
         if settings.redis_url or settings.in_process_workers:
             broker = create_broker(settings)

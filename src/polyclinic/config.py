@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     redis_namespace: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "polyclinic"
     in_process_workers: bool = False
+    dev_mail_to_log: bool = False
     platform_subdomains: tuple[str, ...] = ("admin",)
     trusted_proxies: tuple[str, ...] = ()
     tenant_cache_ttl: Seconds = 30
@@ -240,7 +241,22 @@ def smtp_url_parts(url: str, security: str) -> SmtpUrl:
     password = unquote(parts.password) if parts.password else None
     if (username is None) != (password is None):
         raise malformed
+    if security == "none" and username is not None and not _on_private_network(host):
+        raise SettingsError(
+            "PLATFORM_SMTP_SECURITY=none would send the PLATFORM_SMTP_URL password unencrypted: "
+            "use starttls or ssl (none is only for a relay on a private network)"
+        )
     return SmtpUrl(host, port or (465 if security == "ssl" else 587), username, password)
+
+
+def _on_private_network(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
 
 
 def email_from_parts(value: str) -> tuple[str | None, str]:

@@ -40,6 +40,7 @@ def dev_environment() -> None:
         os.environ["DATABASE_URL"] = embedded_postgres_url(DEV_DIR / "pgdata", DEV_DATABASE)
     os.environ.setdefault("BASE_DOMAIN", "localhost")
     os.environ.setdefault("IN_PROCESS_WORKERS", "true")
+    os.environ.setdefault("DEV_MAIL_TO_LOG", "true")
     if not os.environ.get("JWT_SIGNING_KEY"):
         key_file = DEV_DIR / "dev-signing-key"
         if not key_file.exists():

@@ -34,6 +34,15 @@ def _ts(name: str) -> sa.Column:
 def upgrade() -> None:
     op.add_column("outbox", _ts("due_at"))
     op.add_column("outbox", _ts("finished_at"))
+    # Events relayed before finished_at existed count as finished: not relayed again.
+    op.execute("UPDATE outbox SET finished_at = relayed_at WHERE relayed_at IS NOT NULL")
+    op.drop_index(op.f("ix_outbox_unrelayed"), "outbox")
+    op.create_index(
+        op.f("ix_outbox_due"),
+        "outbox",
+        [sa.text("coalesce(due_at, created_at)")],
+        postgresql_where=sa.text("relayed_at IS NULL"),
+    )
     op.create_index(
         op.f("ix_outbox_unfinished"),
         "outbox",
@@ -71,5 +80,12 @@ def downgrade() -> None:
     op.drop_column("deliveries", "sending_at")
     op.drop_index(op.f("ix_outbox_subject_id"), "outbox")
     op.drop_index(op.f("ix_outbox_unfinished"), "outbox")
+    op.drop_index(op.f("ix_outbox_due"), "outbox")
+    op.create_index(
+        op.f("ix_outbox_unrelayed"),
+        "outbox",
+        ["created_at"],
+        postgresql_where=sa.text("relayed_at IS NULL"),
+    )
     op.drop_column("outbox", "finished_at")
     op.drop_column("outbox", "due_at")

@@ -5,6 +5,7 @@ and channels the clinic has not configured."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import socket
 import uuid
 
@@ -16,14 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
 from polyclinic.config import Settings
+from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_transaction
 from polyclinic.identity.models import User
-from polyclinic.messaging.delivery import DeliveryFailed, deliver
+from polyclinic.messaging.delivery import DeliveryFailed, deliver, prepare
+from polyclinic.messaging.delivery_models import Delivery
 from polyclinic.tenancy.context import current_tenant
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.broker import create_broker
 from polyclinic.worker.jobs import enqueue
-from polyclinic.worker.outbox import record
+from polyclinic.worker.outbox import OutboxEvent, record
 from tests.conftest import Client
 from tests.messaging import delivery_kit
 from tests.messaging.conftest import info
@@ -38,7 +41,7 @@ from tests.messaging.delivery_kit import (
     subject_of,
     unrelayed,
 )
-from tests.messaging.smtp_stand_in import SmtpServer
+from tests.messaging.smtp_stand_in import REFUSED_DOMAIN, SmtpServer
 from tests.scheduling.conftest import local
 
 # The kit's fixtures, in this module's namespace for pytest.
@@ -365,3 +368,97 @@ async def test_patients_are_written_to_in_their_language_and_not_on_a_channel_th
     assert len(mails_to(server, address)) == 1
     statuses = sorted((d.status, d.reason) for d in await deliveries(engine, clinics[0]))
     assert statuses == [("not_sent", "the patient opted out of email"), ("sent", None)]
+
+
+async def test_a_delivery_held_by_another_worker_is_left_to_it_until_its_claim_runs_out(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+) -> None:
+    server = smtp_servers[0]
+    clinic, _ = await ready(clinics[0], client, engine, server)
+    address = await patient_email(engine, clinic)
+    await clinic.booked(local(2, "13:00"))
+    confirmed = await event_id(engine, clinics[0])
+    async with clinic_transaction(engine, info(clinics[0])) as session:
+        await prepare(session, confirmed)
+    [delivery] = await deliveries(engine, clinics[0])
+
+    async def claimed(seconds_ago: float) -> None:
+        async with clinic_transaction(engine, info(clinics[0])) as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery.id)
+                .values(
+                    status="sending",
+                    attempts=1,
+                    sending_at=utcnow() - datetime.timedelta(seconds=seconds_ago),
+                )
+            )
+
+    async def finished() -> bool:
+        async with clinic_transaction(engine, info(clinics[0])) as session:
+            event = await session.get_one(OutboxEvent, confirmed)
+            return event.finished_at is not None
+
+    # Claimed a moment ago: in flight elsewhere. Not sent here, the event stays unfinished
+    # and the job is retried.
+    await claimed(1)
+    with pytest.raises(DeliveryFailed):
+        await deliver(engine, channel_settings, info(clinics[0]), confirmed)
+    assert mails_to(server, address) == []
+    assert [d.status for d in await deliveries(engine, clinics[0])] == ["sending"]
+    assert not await finished()
+
+    # The claim outlived DELIVERY_CLAIM_SECONDS: its worker died mid-send. The provider may
+    # have the message, so it is not called again; the delivery waits for a person.
+    await claimed(channel_settings.delivery_claim_seconds + 1)
+    await deliver(engine, channel_settings, info(clinics[0]), confirmed)
+    assert mails_to(server, address) == []
+    [unconfirmed] = await deliveries(engine, clinics[0])
+    assert (unconfirmed.status, unconfirmed.attempts) == ("unconfirmed", 1)
+    assert await finished()
+
+    retried = await clinic.clinic.call(
+        "POST", f"/messaging/deliveries/{delivery.id}/retry", clinic.admin
+    )
+    assert retried.json()["data"]["status"] == "sent"
+    [mail] = mails_to(server, address)
+    assert mail.message["Message-ID"] == f"<{delivery.id}@clinic.example>"  # the same key
+
+
+async def test_a_retry_by_hand_does_not_reach_a_patient_who_has_opted_out_since(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+) -> None:
+    server = smtp_servers[1]
+    desk, _ = await ready(clinics[1], client, engine, server)
+    refused_address = f"patient-{uuid.uuid4().hex[:6]}@{REFUSED_DOMAIN}"
+    async with clinic_transaction(engine, info(clinics[1])) as session:
+        await session.execute(
+            update(User).where(User.id == desk.patient_id).values(email=refused_address)
+        )
+    await desk.booked(local(2, "15:00"))
+    with pytest.raises(DeliveryFailed):
+        await deliver(
+            engine, channel_settings, info(clinics[1]), await event_id(engine, clinics[1])
+        )
+    [failed] = await deliveries(engine, clinics[1])
+    assert failed.status == "failed"
+    off = await desk.clinic.call(
+        "PUT", "/me/preferences", desk.patient, json={"channels": [], "locale": None}
+    )
+    assert off.status_code == 200, off.text
+
+    retried = await desk.clinic.call("POST", f"/messaging/deliveries/{failed.id}/retry", desk.admin)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["data"]["status"] == "not_sent"
+    assert retried.json()["data"]["reason"] == "the patient opted out of email"
+    [after] = await deliveries(engine, clinics[1])
+    assert after.attempts == 1  # the provider was not called again
+    assert mails_to(server, refused_address) == []

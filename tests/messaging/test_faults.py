@@ -31,7 +31,7 @@ from polyclinic.billing.models import OveragePolicy
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session, clinic_transaction
 from polyclinic.identity.models import User
-from polyclinic.messaging.delivery import local_time, relay_all, relay_outbox
+from polyclinic.messaging.delivery import deliver, local_time, relay_all, relay_outbox
 from polyclinic.messaging.delivery_models import Delivery
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.broker import create_broker
@@ -40,11 +40,11 @@ from tests.billing.test_quota import put_on_plan
 from tests.conftest import Client
 from tests.messaging import delivery_kit
 from tests.messaging.conftest import info
-from tests.messaging.delivery_kit import mails_to, patient_email, ready, run_jobs
+from tests.messaging.delivery_kit import event_id, mails_to, patient_email, ready, run_jobs
 from tests.messaging.http_stand_in import HttpStandIn
 from tests.messaging.smtp_stand_in import SmtpServer
 from tests.messaging.twilio_stand_in import TwilioStandIn
-from tests.scheduling.conftest import BERLIN, local
+from tests.scheduling.conftest import BERLIN, Bookable, local
 
 smtp_servers = delivery_kit.smtp_servers
 channel_settings = delivery_kit.channel_settings
@@ -208,6 +208,33 @@ class StallingTwilio(TwilioStandIn):
         return answer
 
 
+async def texting_clinic(
+    client: Client, engine: AsyncEngine, tenant: Tenant, server: SmtpServer, sid: str, token: str
+) -> Bookable:
+    """A clinic ready to book, emailing through `server` and texting through Twilio account
+    `sid`, whose patient has a phone number."""
+    await put_on_plan(
+        engine, tenant, included=None, policy=OveragePolicy.BLOCK, features={"sms": True}
+    )
+    desk, _ = await ready(tenant, client, engine, server)
+    saved = await desk.clinic.call(
+        "PUT",
+        "/messaging/channels/sms",
+        desk.admin,
+        json={
+            "provider": "twilio",
+            "settings": {"accountSid": sid, "fromNumber": "+4930999000"},
+            "secrets": {"authToken": token},
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    async with clinic_transaction(engine, info(tenant)) as session:
+        await session.execute(
+            update(User).where(User.id == desk.patient_id).values(phone="+4930555000111")
+        )
+    return desk
+
+
 def start_worker(settings: Settings, extra: dict[str, str]) -> subprocess.Popen[bytes]:
     """`polyclinic worker` in a process group of its own (dramatiq forks its workers)."""
     assert settings.messaging_master_key is not None
@@ -258,25 +285,7 @@ async def test_a_worker_killed_mid_send_never_has_the_provider_called_twice(
             "TWILIO_API_BASE": twilio_server.base,
             "DELIVERY_CLAIM_SECONDS": "2",
         }
-        await put_on_plan(
-            engine, clinics[0], included=None, policy=OveragePolicy.BLOCK, features={"sms": True}
-        )
-        desk, _ = await ready(clinics[0], client, engine, smtp_servers[0])
-        saved = await desk.clinic.call(
-            "PUT",
-            "/messaging/channels/sms",
-            desk.admin,
-            json={
-                "provider": "twilio",
-                "settings": {"accountSid": sid, "fromNumber": "+4930999000"},
-                "secrets": {"authToken": token},
-            },
-        )
-        assert saved.status_code == 200, saved.text
-        async with clinic_transaction(engine, info(clinics[0])) as session:
-            await session.execute(
-                update(User).where(User.id == desk.patient_id).values(phone="+4930555000111")
-            )
+        desk = await texting_clinic(client, engine, clinics[0], smtp_servers[0], sid, token)
         address = await patient_email(engine, desk)
         await desk.booked(local(2, "09:30"))
 
@@ -324,3 +333,41 @@ async def test_a_worker_killed_mid_send_never_has_the_provider_called_twice(
 
     listed = await desk.clinic.call("GET", "/messaging/deliveries?status=unconfirmed", desk.admin)
     assert [d["id"] for d in listed.json()["data"]] == [str(sms.id)]
+
+
+@dataclass
+class SilentTwilio(TwilioStandIn):
+    """Twilio that takes the message and drops the connection without an answer."""
+
+    calls: list[str | None] = field(default_factory=list)
+
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        super().handle(method, path, headers, body)
+        self.calls.append(headers.get("i-twilio-idempotency-token"))
+        raise ConnectionAbortedError("the answer is lost")
+
+
+async def test_a_send_left_without_an_answer_is_unconfirmed_and_not_sent_again(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+) -> None:
+    twilio = SilentTwilio()
+    sid, token = twilio.add_account()
+    with HttpStandIn(twilio) as twilio_server:
+        settings = msgspec.structs.replace(channel_settings, twilio_api_base=twilio_server.base)
+        desk = await texting_clinic(client, engine, clinics[0], smtp_servers[0], sid, token)
+        await desk.booked(local(2, "10:30"))
+        confirmed = await event_id(engine, clinics[0])
+        for _ in range(2):  # the job, and the job again
+            await deliver(engine, settings, info(clinics[0]), confirmed)
+
+    [email, sms] = sorted(await confirmations(engine, clinics[0]), key=lambda d: d.channel)
+    assert twilio.calls == [str(sms.id)]
+    assert (sms.status, sms.attempts) == ("unconfirmed", 1)
+    assert sms.last_error is not None and "gave no answer" in sms.last_error
+    assert email.status == "sent"

@@ -133,9 +133,19 @@ async def test_sms_and_whatsapp_need_a_phone_number_in_international_form(
 ) -> None:
     await add_user(engine, clinic_a.tenant, "nophone@prefs.example", "patient", phone=phone)
     patient = await _token(clinic_a, "nophone@prefs.example")
+    # The defaults (SMS included) can be sent back as they are, with a new language: delivery
+    # simply cannot reach this patient by SMS.
+    kept = await clinic_a.call("PUT", "/me/preferences", patient, json={**DEFAULTS, "locale": "de"})
+    assert kept.status_code == 200, kept.text
+    email_only = {"channels": ["email"], "locale": "de"}
+    assert (
+        await clinic_a.call("PUT", "/me/preferences", patient, json=email_only)
+    ).status_code == 200
+
+    # Switching SMS or WhatsApp on needs the number.
     for channels in (["sms"], ["email", "whatsapp"], ["sms", "whatsapp"]):
         refused = await clinic_a.call(
-            "PUT", "/me/preferences", patient, json={"channels": channels, "locale": "de"}
+            "PUT", "/me/preferences", patient, json={"channels": channels, "locale": "en"}
         )
         assert refused.status_code == 422, refused.text
         (error,) = refused.json()["errors"]
@@ -143,13 +153,9 @@ async def test_sms_and_whatsapp_need_a_phone_number_in_international_form(
         assert "phone number" in error["message"]
         assert " and ".join(c for c in channels if c != "email") in error["message"]
         assert "phone number" in refused.json()["message"]
-    assert await _preferences(clinic_a, patient) == DEFAULTS
+    assert await _preferences(clinic_a, patient) == email_only
 
-    # Email alone needs no phone; with a number set, SMS can be chosen.
-    email_only = {"channels": ["email"], "locale": "de"}
-    assert (
-        await clinic_a.call("PUT", "/me/preferences", patient, json=email_only)
-    ).status_code == 200
+    # With a number set, SMS can be chosen.
     await clinic_a.call("PATCH", "/auth/me", patient, json={"phone": PHONE})
     sms = await clinic_a.call(
         "PUT", "/me/preferences", patient, json={"channels": ["sms"], "locale": "de"}

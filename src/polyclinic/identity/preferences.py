@@ -28,7 +28,12 @@ def apply_preferences(user: User, wanted: MessagePreferences) -> bool:
     repeated = [c for c in MESSAGE_CHANNELS if counts[c] > 1]
     if repeated:
         errors.append(FieldError("channels", f"lists {' and '.join(repeated)} more than once"))
-    by_phone = [c for c in MESSAGE_CHANNELS if counts[c] and c in PHONE_CHANNELS]
+    # Only a channel being switched on needs the number: the defaults (SMS included) can be
+    # sent back unchanged by a user without one; delivery skips what it cannot reach.
+    accepted = accepted_channels(user)
+    by_phone = [
+        c for c in MESSAGE_CHANNELS if counts[c] and c in PHONE_CHANNELS and c not in accepted
+    ]
     if by_phone and phone_address(user.phone) is None:
         need = "needs" if len(by_phone) == 1 else "need"
         errors.append(

@@ -41,6 +41,7 @@ from polyclinic.messaging.channels import sender_for
 from polyclinic.messaging.delivery_models import Delivery, DeliveryStatus
 from polyclinic.messaging.preferences import locale_for, reach_for
 from polyclinic.messaging.providers import OutgoingMessage
+from polyclinic.messaging.providers.base import OutcomeUnknown
 from polyclinic.messaging.templates import Rendered, Templates
 from polyclinic.scheduling.lifecycle import check_in_token
 from polyclinic.scheduling.models import Appointment, Practitioner, Service
@@ -50,7 +51,7 @@ from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.tenancy.naming import clinic_url
 from polyclinic.tenancy.resolver import tenant_info
 from polyclinic.worker.jobs import enqueue, job, job_resources
-from polyclinic.worker.outbox import OutboxEvent
+from polyclinic.worker.outbox import DUE_AT, OutboxEvent
 
 logger = logging.getLogger("polyclinic.messaging")
 
@@ -67,6 +68,9 @@ PATIENT_MESSAGES = {
     "appointment.no_show": "no_show_follow_up",
 }
 RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+UNANSWERED = (
+    "the provider gave no answer and may have the message, so it is not sent again unless retried"
+)
 STALE_REMINDER = "the appointment moved, was cancelled or has begun"
 # What someone may send again by hand.
 RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.NOT_SENT, DeliveryStatus.UNCONFIRMED)
@@ -107,10 +111,7 @@ async def relay_outbox(
     clinic = clinic_of(session)
     now = utcnow()
     due = or_(
-        and_(
-            OutboxEvent.relayed_at.is_(None),
-            or_(OutboxEvent.due_at.is_(None), OutboxEvent.due_at <= now),
-        ),
+        and_(OutboxEvent.relayed_at.is_(None), now >= DUE_AT),
         and_(
             OutboxEvent.finished_at.is_(None),
             OutboxEvent.relayed_at < now - again_after,
@@ -120,7 +121,7 @@ async def relay_outbox(
         await session.scalars(
             select(OutboxEvent)
             .where(due)
-            .order_by(OutboxEvent.created_at)
+            .order_by(DUE_AT)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -214,27 +215,31 @@ async def deliver(
     engine: AsyncEngine, settings: Settings, clinic: TenantInfo, event_id: uuid.UUID
 ) -> list[Delivery]:
     """Make the event's deliveries, send those not sent yet; raises `DeliveryFailed` when
-    any failed (they are retried by the job's next attempt)."""
+    any failed, or is held by another worker that may have died (the job's next attempt
+    takes them up). The event is finished only when none is held elsewhere."""
     async with clinic_session(engine, clinic) as session:
         ids = await prepare(session, event_id)
         done = [await send(session, settings, delivery_id) for delivery_id in ids]
-        await session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.id == event_id, OutboxEvent.finished_at.is_(None))
-            .values(finished_at=utcnow())
-        )
-        await session.commit()
+        held = [d for d in done if d is None or d.status == DeliveryStatus.SENDING]
+        if not held:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event_id, OutboxEvent.finished_at.is_(None))
+                .values(finished_at=utcnow())
+            )
+            await session.commit()
     failed = [d for d in done if d is not None and d.status == DeliveryStatus.FAILED]
-    if failed:
+    if failed or held:
         raise DeliveryFailed(
-            f"{len(failed)} of {len(ids)} deliveries of event {event_id} failed; retried later"
+            f"of {len(ids)} deliveries of event {event_id}, {len(failed)} failed and "
+            f"{len(held)} are held by another worker; retried later"
         )
     return [d for d in done if d is not None]
 
 
 async def prepare(session: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]:
     """The event's deliveries, made once (a second run finds them made)."""
-    # Locked: a reminder is not dropped (rescheduled, cancelled) while its deliveries are made.
+    # Locked: two runs of one event make its deliveries one after the other.
     event = await session.scalar(
         select(OutboxEvent).where(OutboxEvent.id == event_id).with_for_update()
     )
@@ -326,19 +331,32 @@ async def send(
         await session.commit()
         return delivery
     try:
-        sender = await sender_for(session, settings, delivery.channel)
-        provider = sender.provider
-        if provider is None:
-            delivery.status = DeliveryStatus.NOT_SENT
-            delivery.reason = sender.reason
-            await session.commit()
-            logger.info("delivery %s not sent: %s", delivery.id, sender.reason)
-            return delivery
         event = await session.get_one(OutboxEvent, delivery.outbox_event_id)
+        # A retry, by hand or by the job, may come after the patient opted out or the
+        # appointment moved: checked again each time.
+        unwanted = await _unwanted(session, delivery, event)
+        sender = await sender_for(session, settings, delivery.channel)
+        if unwanted is None and sender.provider is None:
+            unwanted = sender.reason
+        if unwanted is not None:
+            delivery.status = DeliveryStatus.NOT_SENT
+            delivery.reason = unwanted
+            await session.commit()
+            logger.info("delivery %s not sent: %s", delivery.id, unwanted)
+            return delivery
+        provider = sender.provider
+        assert provider is not None
         rendered = await _render(session, settings, delivery, event)
     except DomainError as exc:  # stored settings unusable, secrets unreadable, bad template
         delivery.attempts += 1
         return await _record_failure(session, delivery, str(exc))
+    except Exception as exc:  # the database or a bug: recorded, and the job retries
+        await session.rollback()
+        delivery = await _locked(session, delivery_id)
+        assert delivery is not None
+        delivery.attempts += 1
+        error = f"the message could not be prepared ({type(exc).__name__})"
+        return await _record_failure(session, delivery, error)
     delivery.attempts += 1
     delivery.provider = sender.provider_name
     delivery.status = DeliveryStatus.SENDING
@@ -354,6 +372,8 @@ async def send(
                 idempotency_key=str(delivery.id),
             )
         )
+    except OutcomeUnknown as exc:
+        return await _unconfirmed(session, delivery_id, claimed_at, str(exc))
     except (UpstreamFailed, InvalidInput) as exc:
         error: str | None = str(exc)
     except Exception as exc:
@@ -380,6 +400,34 @@ async def send(
         delivery.provider_message_id,
     )
     return delivery
+
+
+async def _unconfirmed(
+    session: AsyncSession, delivery_id: uuid.UUID, claimed_at: datetime.datetime, error: str
+) -> Delivery:
+    delivery = await _locked(session, delivery_id)
+    assert delivery is not None
+    if delivery.sending_at == claimed_at:
+        delivery.status = DeliveryStatus.UNCONFIRMED
+        delivery.last_error = error[:ERROR_LENGTH]
+        delivery.reason = UNANSWERED
+        logger.warning("delivery %s unconfirmed: %s", delivery.id, error)
+    await session.commit()
+    return delivery
+
+
+async def _unwanted(session: AsyncSession, delivery: Delivery, event: OutboxEvent) -> str | None:
+    """Why the delivery should no longer go out, else None."""
+    if event.kind == REMINDER_EVENT and not await reminder_holds(session, event):
+        return STALE_REMINDER
+    recipient = await session.get(User, delivery.recipient_id)
+    if recipient is not None:
+        reach = reach_for(recipient, (delivery.channel,))
+        if not reach:
+            return f"the recipient no longer accepts {delivery.channel}"
+        if reach[0].refused is not None:
+            return reach[0].refused
+    return None
 
 
 async def _locked(

@@ -32,13 +32,15 @@ class DeliveryOut(msgspec.Struct, rename="camel"):
     address: str
     provider: str | None
     provider_message_id: str | None
-    status: str
+    status: Status
     attempts: int
     last_error: str | None
     reason: str | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
     sent_at: datetime.datetime | None
+    # When a worker took it to send (for `sending` and `unconfirmed`).
+    sending_at: datetime.datetime | None
 
 
 def delivery_out(d: Delivery) -> DeliveryOut:
@@ -58,6 +60,7 @@ def delivery_out(d: Delivery) -> DeliveryOut:
         created_at=d.created_at,
         updated_at=d.updated_at,
         sent_at=d.sent_at,
+        sending_at=d.sending_at,
     )
 
 
@@ -67,7 +70,7 @@ class DeliveriesController(Controller):
 
     @get(
         "/",
-        summary="Messages sent, failed or not sent, newest first",
+        summary="Messages and what became of each, newest first",
         responses=error_responses(400, 401, 403),
         opt={"permission": ("messaging", "read")},
     )
@@ -84,7 +87,7 @@ class DeliveriesController(Controller):
     @post(
         "/{delivery_id:uuid}/retry",
         status_code=HTTP_200_OK,
-        summary="Send a failed or not sent delivery again, now",
+        summary="Send a failed, not sent or unconfirmed delivery again, now",
         responses=error_responses(400, 401, 403, 404, 409, 502, 503),
         opt={"permission": ("messaging", "manage")},
     )

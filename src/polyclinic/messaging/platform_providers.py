@@ -54,7 +54,7 @@ def platform_provider(settings: Settings, channel: str, clinic_name: str) -> Pro
                 ),
                 SmtpSecrets(password=server.password),
             )
-        if settings.in_process_workers:
+        if settings.dev_mail_to_log:
             return LogEmailProvider()
         return None
     if channel == "sms":

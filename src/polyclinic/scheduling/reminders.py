@@ -13,7 +13,7 @@ import datetime
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
@@ -43,16 +43,15 @@ async def add_reminders(session: AsyncSession, appointment: Appointment) -> int:
 
 
 async def drop_reminders(session: AsyncSession, appointment_ids: Sequence[uuid.UUID]) -> None:
-    """Those not yet relayed are closed; one already on its way fails its check when due."""
-    now = utcnow()
+    """Those not yet relayed are deleted (nothing was made of them); one already on its way
+    fails its check when due."""
     await session.execute(
-        update(OutboxEvent)
+        delete(OutboxEvent)
         .where(
             OutboxEvent.kind == REMINDER_EVENT,
             OutboxEvent.subject_id.in_(appointment_ids),
             OutboxEvent.relayed_at.is_(None),
         )
-        .values(relayed_at=now, finished_at=now)
         .execution_options(synchronize_session=False)
     )
 
@@ -63,8 +62,11 @@ async def replace_reminders(session: AsyncSession, appointment: Appointment) -> 
 
 
 async def reminder_holds(session: AsyncSession, event: OutboxEvent) -> bool:
-    """The reminder still says something true and nothing newer replaced it."""
-    appointment = await session.get(Appointment, event.subject_id)
+    """The reminder still says something true and nothing newer replaced it. The appointment
+    is read under a share lock, so a move or cancellation under way is waited for."""
+    appointment = await session.get(
+        Appointment, event.subject_id, with_for_update={"read": True}, populate_existing=True
+    )
     if (
         appointment is None
         or appointment.status != AppointmentStatus.CONFIRMED

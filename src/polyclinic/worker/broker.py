@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
+import redis
 from dramatiq import Broker, Worker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
@@ -46,9 +47,9 @@ def registry_lookup(settings: Settings) -> Callable[[uuid.UUID], TenantInfo | No
 def create_broker(settings: Settings, *, namespace: str | None = None) -> Broker:
     broker: Broker
     if settings.redis_url:
-        broker = RedisBroker(
-            url=settings.redis_url, namespace=namespace or settings.redis_namespace
-        )
+        # A Redis that does not answer must not hold a request that asks for a relay.
+        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        broker = RedisBroker(client=client, namespace=namespace or settings.redis_namespace)
     elif settings.in_process_workers:
         broker = StubBroker()
     else:

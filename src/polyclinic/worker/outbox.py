@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Index, String, text
+from sqlalchemy import Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -19,7 +19,12 @@ from polyclinic.db.base import TenantBase, UUIDKey, utcnow
 class OutboxEvent(UUIDKey, TenantBase):
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_unrelayed", "created_at", postgresql_where=text("relayed_at IS NULL")),
+        # What is due first among the unrelayed (reminders wait for their time).
+        Index(
+            "ix_outbox_due",
+            text("coalesce(due_at, created_at)"),
+            postgresql_where=text("relayed_at IS NULL"),
+        ),
         Index(
             "ix_outbox_unfinished",
             "relayed_at",
@@ -41,6 +46,8 @@ class OutboxEvent(UUIDKey, TenantBase):
 
 
 OUTBOX_WRITTEN = "outbox_written"
+# When an event may be relayed: its due time, else at once.
+DUE_AT = func.coalesce(OutboxEvent.due_at, OutboxEvent.created_at)
 
 
 def record(

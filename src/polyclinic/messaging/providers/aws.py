@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import msgspec
 
 from polyclinic.messaging.masters import quiet_botocore
-from polyclinic.messaging.providers.base import refused, unreachable
+from polyclinic.messaging.providers.base import refused, unanswered, unreachable
 
 
 class AwsSecrets(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
@@ -47,7 +47,8 @@ class AwsClient:
             self._client = session.client(
                 self.service,
                 config=Config(
-                    retries={"mode": "standard", "max_attempts": 3},
+                    # No retry inside one send: a repeat could deliver the message twice.
+                    retries={"mode": "standard", "max_attempts": 1},
                     connect_timeout=10,
                     read_timeout=30,
                 ),
@@ -55,7 +56,7 @@ class AwsClient:
         return self._client
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
         secrets = [self._secrets.access_key_id, self._secrets.secret_access_key]
         try:
@@ -64,6 +65,8 @@ class AwsClient:
             error = exc.response.get("Error", {})
             reason = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
             raise refused(self.provider, reason, secrets) from None
+        except ReadTimeoutError as exc:
+            raise unanswered(self.provider, exc) from None
         except BotoCoreError as exc:
             raise unreachable(self.provider, exc) from None
 

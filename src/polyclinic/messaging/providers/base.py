@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 import msgspec
@@ -46,7 +46,7 @@ class OutgoingMessage:
 
     channel: str
     to: str
-    body: str
+    body: str = field(repr=False)  # may hold a one-time link
     idempotency_key: str
     subject: str | None = None
 
@@ -73,8 +73,17 @@ def refused(provider: str, reason: str, secrets: Iterable[str]) -> UpstreamFaile
     return UpstreamFailed(f"{provider} refused the message: {redact(reason, secrets)}")
 
 
+class OutcomeUnknown(UpstreamFailed):
+    """The request left but no answer came (a read timeout, a dropped connection): the
+    provider may have the message, so it is not sent again on its own."""
+
+
 def unreachable(provider: str, exc: BaseException) -> UpstreamFailed:
     return UpstreamFailed(f"{provider} could not be reached ({type(exc).__name__})")
+
+
+def unanswered(provider: str, exc: BaseException) -> OutcomeUnknown:
+    return OutcomeUnknown(f"{provider} took the request but gave no answer ({type(exc).__name__})")
 
 
 def json_or_none(content: bytes) -> Any:

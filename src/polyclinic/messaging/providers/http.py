@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Failures after the request may have reached the provider.
+AFTER_SENDING = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 
 def http_client() -> httpx.AsyncClient:

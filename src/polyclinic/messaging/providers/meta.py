@@ -11,9 +11,10 @@ from polyclinic.messaging.providers.base import (
     OutgoingMessage,
     json_or_none,
     refused,
+    unanswered,
     unreachable,
 )
-from polyclinic.messaging.providers.http import http_client
+from polyclinic.messaging.providers.http import AFTER_SENDING, http_client
 
 NAME = "meta"
 GRAPH_API_VERSION = "v20.0"
@@ -61,6 +62,8 @@ class MetaProvider:
                 response = await client.post(
                     self.url, json=payload, headers={"Authorization": f"Bearer {self._token}"}
                 )
+        except AFTER_SENDING as exc:
+            raise unanswered("Meta", exc) from None
         except httpx.HTTPError as exc:
             raise unreachable("Meta", exc) from None
         answer: Any = json_or_none(response.content)

@@ -15,6 +15,7 @@ from polyclinic.messaging.providers.base import (
     EmailAddress,
     OutgoingMessage,
     refused,
+    unanswered,
     unreachable,
 )
 
@@ -94,6 +95,10 @@ class SmtpProvider:
             raise refused("The SMTP server", reasons, secrets) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise refused("The SMTP server", f"{exc.code} {exc.message}", secrets) from None
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as exc:
+            raise unreachable("The SMTP server", exc) from None
+        except (aiosmtplib.SMTPReadTimeoutError, aiosmtplib.SMTPServerDisconnected) as exc:
+            raise unanswered("The SMTP server", exc) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise unreachable("The SMTP server", exc) from None
         return str(email["Message-ID"])

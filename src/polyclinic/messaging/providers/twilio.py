@@ -13,9 +13,10 @@ from polyclinic.messaging.providers.base import (
     PhoneNumber,
     json_or_none,
     refused,
+    unanswered,
     unreachable,
 )
-from polyclinic.messaging.providers.http import http_client
+from polyclinic.messaging.providers.http import AFTER_SENDING, http_client
 
 NAME = "twilio"
 AccountSid = Annotated[
@@ -74,6 +75,8 @@ class TwilioProvider:
                     data={"To": to, "From": self.settings.from_number, "Body": message.body},
                     headers={"I-Twilio-Idempotency-Token": message.idempotency_key},
                 )
+        except AFTER_SENDING as exc:
+            raise unanswered("Twilio", exc) from None
         except httpx.HTTPError as exc:
             raise unreachable("Twilio", exc) from None
         answer: Any = json_or_none(response.content)
