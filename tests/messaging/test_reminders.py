@@ -11,13 +11,16 @@ import datetime
 import uuid
 
 import dramatiq
+import pytest
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_transaction
-from polyclinic.messaging.delivery import local_time
+from polyclinic.identity.models import User
+from polyclinic.messaging.delivery import DeliveryFailed, deliver, local_time
 from polyclinic.messaging.delivery_models import Delivery
 from polyclinic.scheduling.reminders import REMINDER_EVENT
 from polyclinic.tenancy.models import Tenant
@@ -35,7 +38,7 @@ from tests.messaging.delivery_kit import (
     run_jobs,
     subject_of,
 )
-from tests.messaging.smtp_stand_in import SmtpServer
+from tests.messaging.smtp_stand_in import REFUSED_DOMAIN, SmtpServer
 from tests.scheduling.conftest import BERLIN, iso, local
 
 smtp_servers = delivery_kit.smtp_servers
@@ -250,3 +253,41 @@ async def test_a_cancelled_appointment_is_not_reminded(
     assert reminder_mails(server, address) == []
     assert await reminder_deliveries(engine, clinics[1]) == []
     assert all(r.finished_at is not None for r in await reminders(engine, clinics[1], first["id"]))
+
+
+async def test_a_failed_reminder_retried_by_hand_after_a_cancellation_is_not_sent(
+    client: Client,
+    engine: AsyncEngine,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    channel_settings: Settings,
+) -> None:
+    server = smtp_servers[0]
+    desk, _ = await ready(clinics[0], client, engine, server)
+    appointment = await desk.booked(local(3, "14:00"))
+    await make_due(engine, clinics[0], appointment["id"])
+    # The patient's mail server refuses the reminders.
+    address = f"patient-{uuid.uuid4().hex[:6]}@{REFUSED_DOMAIN}"
+    async with clinic_transaction(engine, info(clinics[0])) as session:
+        await session.execute(update(User).where(User.id == desk.patient_id).values(email=address))
+    async with clinic_transaction(engine, info(clinics[0])) as session:  # as the relay does
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.kind == REMINDER_EVENT)
+            .values(relayed_at=utcnow())
+        )
+    for reminder in await reminders(engine, clinics[0], appointment["id"]):
+        with pytest.raises(DeliveryFailed):
+            await deliver(engine, channel_settings, info(clinics[0]), reminder.id)
+    failed = await reminder_deliveries(engine, clinics[0])
+    assert [d.status for d in failed] == ["failed", "failed"]
+
+    cancelled = await desk.act(appointment["id"], "cancel", desk.patient, reason="Away")
+    assert cancelled.status_code == 200, cancelled.text
+    for delivery in failed:
+        retried = await desk.clinic.call(
+            "POST", f"/messaging/deliveries/{delivery.id}/retry", desk.admin
+        )
+        assert retried.json()["data"]["status"] == "not_sent"
+        assert "cancelled" in retried.json()["data"]["reason"]
+    assert reminder_mails(server, address) == []
