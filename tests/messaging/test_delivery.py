@@ -20,7 +20,7 @@ from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_transaction
 from polyclinic.identity.models import User
-from polyclinic.messaging.delivery import DeliveryFailed, deliver, prepare
+from polyclinic.messaging.delivery import DeliveryFailed, deliver, prepare, relay_all
 from polyclinic.messaging.delivery_models import Delivery
 from polyclinic.tenancy.context import current_tenant
 from polyclinic.tenancy.models import Tenant
@@ -31,6 +31,7 @@ from tests.conftest import Client
 from tests.messaging import delivery_kit
 from tests.messaging.conftest import info
 from tests.messaging.delivery_kit import (
+    CONFIRMED,
     deliveries,
     event_id,
     mails_to,
@@ -462,3 +463,45 @@ async def test_a_retry_by_hand_does_not_reach_a_patient_who_has_opted_out_since(
     [after] = await deliveries(engine, clinics[1])
     assert after.attempts == 1  # the provider was not called again
     assert mails_to(server, refused_address) == []
+
+
+async def test_deliveries_no_job_will_come_back_for_are_marked_for_a_person(
+    client: Client,
+    engine: AsyncEngine,
+    channel_settings: Settings,
+    clinics: tuple[Tenant, Tenant],
+    smtp_servers: tuple[SmtpServer, SmtpServer],
+    broker: dramatiq.Broker,
+) -> None:
+    desk, _ = await ready(clinics[0], client, engine, smtp_servers[0])
+    await desk.booked(local(2, "16:00"))
+    await desk.booked(local(2, "17:00"))
+    async with clinic_transaction(engine, info(clinics[0])) as session:
+        confirmed = list(
+            await session.scalars(select(OutboxEvent.id).where(OutboxEvent.kind == CONFIRMED))
+        )
+    for event in confirmed:
+        await deliver(engine, channel_settings, info(clinics[0]), event)
+    first, second = await deliveries(engine, clinics[0])
+    long_ago = utcnow() - datetime.timedelta(seconds=channel_settings.delivery_claim_seconds + 1)
+    async with clinic_transaction(engine, info(clinics[0])) as session:
+        # A hand retry whose process stopped mid-send (its event is finished).
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == first.id)
+            .values(status="sending", sending_at=long_ago)
+        )
+        # Account mail whose process stopped before the send.
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == second.id)
+            .values(kind="password_reset", status="pending", created_at=long_ago)
+        )
+
+    await relay_all(engine, broker, channel_settings)
+
+    by_id = {d.id: d for d in await deliveries(engine, clinics[0])}
+    assert by_id[first.id].status == "unconfirmed"
+    assert by_id[first.id].reason is not None and "not sent again" in by_id[first.id].reason
+    assert by_id[second.id].status == "not_sent"
+    assert by_id[second.id].reason is not None and "asks for a new one" in by_id[second.id].reason

@@ -71,6 +71,10 @@ RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 UNANSWERED = (
     "the provider gave no answer and may have the message, so it is not sent again unless retried"
 )
+ACCOUNT_MAIL_LOST = (
+    "the service stopped before this mail was sent; its one-time code was not kept, so the "
+    "person asks for a new one"
+)
 STALE_REMINDER = "the appointment moved, was cancelled or has begun"
 # What someone may send again by hand.
 RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.NOT_SENT, DeliveryStatus.UNCONFIRMED)
@@ -143,6 +147,38 @@ async def relay_outbox(
     return relayed
 
 
+async def close_abandoned(session: AsyncSession, claim: datetime.timedelta) -> int:
+    """Deliveries no job will come back for, marked for a person to see: a claim older than
+    the claim time on a finished event (a hand retry or an account mail whose process
+    stopped mid-send), and account mail still pending after it (stopped before the send)."""
+    now = utcnow()
+    cutoff = now - claim
+    finished = select(OutboxEvent.id).where(OutboxEvent.finished_at.is_not(None))
+    claims = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.SENDING,
+            Delivery.sending_at < cutoff,
+            Delivery.outbox_event_id.in_(finished),
+        )
+        .values(status=DeliveryStatus.UNCONFIRMED, reason=INTERRUPTED, updated_at=now)
+    )
+    mail = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.kind.in_(ACCOUNT_MAIL_KINDS),
+            Delivery.created_at < cutoff,
+        )
+        .values(status=DeliveryStatus.NOT_SENT, reason=ACCOUNT_MAIL_LOST, updated_at=now)
+    )
+    await session.commit()
+    closed = claims.rowcount + mail.rowcount  # type: ignore[attr-defined]
+    if closed:
+        logger.warning("%d abandoned deliveries marked for a person to see", closed)
+    return int(closed)
+
+
 async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker, settings: Settings) -> int:
     """Relay every active clinic's outbox; one clinic's trouble does not stop the others."""
     async with platform_session(engine) as session:
@@ -155,10 +191,15 @@ async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker, settings: Sett
         assert clinic is not None
         try:
             async with clinic_session(engine, clinic) as session:
+                await close_abandoned(session, claim_time(settings))
                 relayed += await relay_outbox(session, broker, again_after=relay_again(settings))
         except Exception as exc:
             logger.warning("clinic %s: outbox not relayed (%s)", clinic.id, type(exc).__name__)
     return relayed
+
+
+def claim_time(settings: Settings) -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.delivery_claim_seconds)
 
 
 def relay_again(settings: Settings) -> datetime.timedelta:
@@ -444,8 +485,7 @@ async def _locked(
 def _unless_in_flight(delivery: Delivery, settings: Settings) -> None:
     """A claim older than the claim time is a worker that died mid-send."""
     assert delivery.sending_at is not None
-    age = utcnow() - delivery.sending_at
-    if age > datetime.timedelta(seconds=settings.delivery_claim_seconds):
+    if utcnow() - delivery.sending_at > claim_time(settings):
         delivery.status = DeliveryStatus.UNCONFIRMED
         delivery.reason = INTERRUPTED
         logger.warning("delivery %s unconfirmed: %s", delivery.id, INTERRUPTED)
