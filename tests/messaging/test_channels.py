@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +21,6 @@ from moto.sns.models import sns_backends
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from polyclinic.app import create_app
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_transaction
 from polyclinic.messaging.channels import ChannelSetting, provider_for
@@ -30,6 +29,7 @@ from polyclinic.messaging.providers import OutgoingMessage
 from polyclinic.tenancy.models import Tenant
 from tests.conftest import Client
 from tests.identity.conftest import PASSWORD, ClinicApi, add_user
+from tests.messaging import delivery_kit
 from tests.messaging.conftest import info, new_master_key
 from tests.messaging.http_stand_in import HttpStandIn
 from tests.messaging.meta_stand_in import MetaStandIn
@@ -84,16 +84,8 @@ def channel_settings(
     )
 
 
-@pytest.fixture
-async def client(channel_settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(channel_settings)
-    client = Client(app)
-    yield client
-    await client.http.aclose()
-    runtime = app.state.runtime
-    await runtime.engine.dispose()
-    if runtime.redis is not None:
-        await runtime.redis.aclose()
+# The app on this module's `channel_settings`.
+client = delivery_kit.client
 
 
 @dataclass
