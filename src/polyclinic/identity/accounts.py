@@ -154,7 +154,7 @@ class Accounts:
         await self.db.commit()
         self.mail.enqueue(
             MailMessage(
-                clinic_id=self.tenant.id,
+                clinic=self.tenant,
                 kind="password_reset",
                 to=user.email,
                 recipient_id=user.id,
@@ -234,7 +234,7 @@ class Accounts:
             return
         self.mail.enqueue(
             MailMessage(
-                clinic_id=self.tenant.id,
+                clinic=self.tenant,
                 kind="already_registered",
                 to=email,
                 recipient_id=holder.id,
@@ -244,7 +244,7 @@ class Accounts:
     def _send_verification(self, user: User, token: str) -> None:
         self.mail.enqueue(
             MailMessage(
-                clinic_id=self.tenant.id,
+                clinic=self.tenant,
                 kind="email_verification",
                 to=user.email,
                 recipient_id=user.id,

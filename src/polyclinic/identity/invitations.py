@@ -33,9 +33,9 @@ class InvitationRepository(SQLAlchemyAsyncRepository[Invitation]):
     model_type = Invitation
 
 
-def invitation_message(clinic_id: uuid.UUID, invitation: Invitation, token: str) -> MailMessage:
+def invitation_message(clinic: TenantInfo, invitation: Invitation, token: str) -> MailMessage:
     return MailMessage(
-        clinic_id=clinic_id,
+        clinic=clinic,
         kind="staff_invitation",
         to=invitation.email,
         recipient_id=invitation.id,
@@ -82,7 +82,7 @@ class Invitations:
         await self.db.flush()
         events.record(self.db, caller, "invitation_sent", actor_id=actor, email=email, role=role)
         await self.db.commit()
-        self.mail.enqueue(invitation_message(self.tenant.id, invitation, token))
+        self.mail.enqueue(invitation_message(self.tenant, invitation, token))
         return invitation
 
     async def list(
@@ -106,7 +106,7 @@ class Invitations:
         invitation.expires_at = utcnow() + INVITATION_LIFETIME
         events.record(self.db, caller, "invitation_resent", actor_id=actor, email=invitation.email)
         await self.db.commit()
-        self.mail.enqueue(invitation_message(self.tenant.id, invitation, token))
+        self.mail.enqueue(invitation_message(self.tenant, invitation, token))
         return invitation
 
     async def revoke(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from polyclinic.tenancy.context import TenantInfo
+
 logger = logging.getLogger("polyclinic.mail")
 
 
@@ -24,7 +26,7 @@ class MailMessage:
     `values`. `token` is the one-time code its link carries; it is never logged or stored.
     `recipient_id` is the user's id, or the invitation's."""
 
-    clinic_id: uuid.UUID
+    clinic: TenantInfo
     kind: str
     to: str
     recipient_id: uuid.UUID
@@ -54,7 +56,7 @@ class MailQueue:
             logger.error(
                 "%s mail for clinic %s could not be delivered (%s)",
                 message.kind,
-                message.clinic_id,
+                message.clinic.id,
                 type(exc).__name__,
             )
 

@@ -28,9 +28,7 @@ from polyclinic.messaging.preferences import locale_for
 from polyclinic.messaging.providers import OutgoingMessage
 from polyclinic.messaging.templates import BASE_LOCALE, Templates
 from polyclinic.tenancy.context import TenantInfo, current_tenant
-from polyclinic.tenancy.models import TenantStatus
 from polyclinic.tenancy.naming import clinic_url
-from polyclinic.tenancy.resolver import clinic_by_id
 from polyclinic.worker.outbox import OutboxEvent
 
 logger = logging.getLogger("polyclinic.messaging")
@@ -58,10 +56,7 @@ class ClinicMailer:
         self.settings = settings
 
     async def send(self, message: MailMessage) -> None:
-        clinic = await clinic_by_id(self.engine, message.clinic_id)
-        if clinic is None or clinic.status == TenantStatus.DELETED:
-            logger.warning("%s mail not sent: clinic %s is gone", message.kind, message.clinic_id)
-            return
+        clinic = message.clinic
         context = current_tenant.set(clinic)
         try:
             async with clinic_session(self.engine, clinic) as session:

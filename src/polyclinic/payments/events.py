@@ -15,8 +15,8 @@ from polyclinic.db.session import clinic_session
 from polyclinic.payments.cards import CardPayments
 from polyclinic.payments.models import PaymentStatus
 from polyclinic.tenancy.context import TenantInfo
-from polyclinic.tenancy.models import Tenant, TenantStatus
-from polyclinic.tenancy.resolver import TENANT_INFO_QUERY, tenant_info
+from polyclinic.tenancy.models import TenantStatus
+from polyclinic.tenancy.resolver import clinic_by_id
 
 logger = logging.getLogger("polyclinic.payments")
 
@@ -59,10 +59,6 @@ class PaymentEvents:
             tenant_id = uuid.UUID(str((obj.get("metadata") or {})["tenant_id"]))
         except (KeyError, ValueError):
             return None
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(TENANT_INFO_QUERY.where(Tenant.id == tenant_id))
-            ).first()
-        clinic = tenant_info(row)
+        clinic = await clinic_by_id(self.engine, tenant_id)
         # A deleted clinic's schema and role may be gone: nothing there to apply.
         return clinic if clinic is not None and clinic.status != TenantStatus.DELETED else None

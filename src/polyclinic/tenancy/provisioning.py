@@ -36,6 +36,7 @@ from polyclinic.tenancy.archive import dump_schema
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.naming import check_subdomain, check_timezone, clinic_host, schema_name_for
+from polyclinic.tenancy.resolver import tenant_info
 
 logger = logging.getLogger("polyclinic.provisioning")
 
@@ -246,8 +247,9 @@ class Provisioner:
     def _send_admin_invitation(
         self, tenant: Tenant, invited: tuple[Invitation, str] | None
     ) -> None:
-        if self.mail is not None and invited is not None:
-            self.mail.enqueue(invitation_message(tenant.id, *invited))
+        clinic = tenant_info(tenant)
+        if self.mail is not None and invited is not None and clinic is not None:
+            self.mail.enqueue(invitation_message(clinic, *invited))
 
     async def _resume_failed(self, clinic: NewClinic) -> Tenant:
         claimed = await self._claim(
