@@ -5,6 +5,7 @@ delivery log."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +35,8 @@ from tests.messaging.smtp_stand_in import SmtpServer, SmtpStandIn
 from tests.scheduling.conftest import Bookable, bookable
 
 CONFIRMED = "appointment.confirmed"
+# Relayed events are not relayed again within a test, unless it says so.
+LATER = datetime.timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +66,14 @@ async def client(channel_settings: Settings) -> AsyncIterator[Client]:
 async def clinics(
     engine: AsyncEngine, two_clinics: tuple[Tenant, Tenant]
 ) -> AsyncIterator[tuple[Tenant, Tenant]]:
-    """The clinics, whose channels and keys are dropped and outbox marked relayed afterwards,
+    """The clinics, whose channels, keys and wording are dropped and outbox marked relayed
+    afterwards,
     so no later relay or key rotation meets this test's throwaway master key or servers."""
     yield two_clinics
     async with engine.begin() as connection:
         for tenant in two_clinics:
             schema = quote_ident(tenant.schema_name)
-            for table in ("channel_settings", "channel_secrets", "data_keys"):
+            for table in ("channel_settings", "channel_secrets", "data_keys", "message_templates"):
                 await connection.execute(text(f"DELETE FROM {schema}.{table}"))
             await connection.execute(
                 text(f"UPDATE {schema}.outbox SET relayed_at = now() WHERE relayed_at IS NULL")
@@ -162,7 +166,7 @@ async def unrelayed(engine: AsyncEngine, tenant: Tenant) -> int:
 
 async def relay(engine: AsyncEngine, tenant: Tenant, broker: dramatiq.Broker) -> int:
     async with clinic_session(engine, info(tenant)) as session:
-        return await relay_outbox(session, broker)
+        return await relay_outbox(session, broker, again_after=LATER)
 
 
 async def run_jobs(broker: dramatiq.Broker) -> None:

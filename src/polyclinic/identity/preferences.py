@@ -49,7 +49,7 @@ def apply_preferences(user: User, wanted: MessagePreferences) -> bool:
             errors,
         )
     ordered = [c for c in MESSAGE_CHANNELS if counts[c]]
-    changed = ordered != accepted_channels(user) or wanted.locale != user.locale
+    changed = ordered != accepted or wanted.locale != user.locale
     user.message_channels = ordered
     user.locale = wanted.locale
     return changed

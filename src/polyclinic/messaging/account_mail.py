@@ -23,11 +23,17 @@ from polyclinic.errors import DomainError
 from polyclinic.identity.mail import MailMessage
 from polyclinic.identity.models import User
 from polyclinic.messaging.channels import sender_for
-from polyclinic.messaging.delivery_models import Delivery, DeliveryStatus
+from polyclinic.messaging.delivery_models import (
+    ERROR_LENGTH,
+    REASON_LENGTH,
+    Delivery,
+    DeliveryStatus,
+)
 from polyclinic.messaging.preferences import locale_for
 from polyclinic.messaging.providers import OutgoingMessage
+from polyclinic.messaging.providers.base import OutcomeUnknown
 from polyclinic.messaging.templates import BASE_LOCALE, Templates
-from polyclinic.tenancy.context import TenantInfo, current_tenant
+from polyclinic.tenancy.context import TenantInfo, in_clinic
 from polyclinic.tenancy.naming import clinic_url
 from polyclinic.worker.outbox import OutboxEvent
 
@@ -44,8 +50,6 @@ ACCOUNT_MAIL_LINKS = {
 ACCOUNT_MAIL_KINDS = frozenset(ACCOUNT_MAIL_LINKS)
 # The outbox event of an account mail is `account.<kind>`.
 EVENT_PREFIX = "account."
-ERROR_LENGTH = 1000
-REASON_LENGTH = 300
 
 
 class ClinicMailer:
@@ -56,13 +60,9 @@ class ClinicMailer:
         self.settings = settings
 
     async def send(self, message: MailMessage) -> None:
-        clinic = message.clinic
-        context = current_tenant.set(clinic)
-        try:
-            async with clinic_session(self.engine, clinic) as session:
-                await self._send(session, clinic, message)
-        finally:
-            current_tenant.reset(context)
+        with in_clinic(message.clinic):
+            async with clinic_session(self.engine, message.clinic) as session:
+                await self._send(session, message.clinic, message)
 
     async def _send(self, session: AsyncSession, clinic: TenantInfo, message: MailMessage) -> None:
         delivery_id = await _record(session, message)
@@ -98,6 +98,14 @@ class ClinicMailer:
                     idempotency_key=str(delivery_id),
                 )
             )
+        except OutcomeUnknown as exc:  # the provider may have it: not failed, not sent
+            await _update(
+                session,
+                delivery_id,
+                status=DeliveryStatus.UNCONFIRMED,
+                last_error=exc.message[:ERROR_LENGTH],
+            )
+            logger.warning("%s mail (delivery %s) unconfirmed: %s", message.kind, delivery_id, exc)
         except DomainError as exc:  # refused, unreachable, unusable settings or template
             await _failed(session, delivery_id, message.kind, exc.message)
         except Exception as exc:

@@ -22,7 +22,7 @@ from polyclinic.web.openapi import error_responses
 from polyclinic.web.state import Runtime
 
 READ = error_responses(400, 401, 403, 404, 502, 503)
-WRITE = error_responses(400, 401, 403, 404, 422, 503)
+WRITE = error_responses(400, 401, 402, 403, 404, 422, 503)
 SEND = error_responses(400, 401, 403, 404, 422, 502, 503)
 CHANNEL_PATH = "/{channel:str}"
 

@@ -27,8 +27,9 @@ from polyclinic.identity.models import User
 from polyclinic.messaging.keys import secret_box_for
 from polyclinic.messaging.models import CHANNEL_VALUES, CHANNELS
 from polyclinic.messaging.platform_providers import PLATFORM_FEATURES, platform_provider
+from polyclinic.messaging.preferences import phone_address
 from polyclinic.messaging.providers import PROVIDERS, OutgoingMessage, Provider, ProviderSpec
-from polyclinic.messaging.providers.base import MASK, is_phone_number
+from polyclinic.messaging.providers.base import MASK
 from polyclinic.messaging.secrets import ChannelSecrets
 
 logger = logging.getLogger("polyclinic.messaging")
@@ -160,8 +161,8 @@ class Channels:
         _check_channel(channel)
         if channel == "email":
             to = user.email
-        elif is_phone_number(user.phone):
-            to = str(user.phone)
+        elif (phone := phone_address(user.phone)) is not None:
+            to = phone
         else:
             raise InvalidInput(
                 f"A test {channel} message goes to your phone number, and your profile has "

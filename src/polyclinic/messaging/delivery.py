@@ -37,8 +37,8 @@ from polyclinic.identity.models import User
 from polyclinic.identity.roles import Role
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.messaging.account_mail import ACCOUNT_MAIL_KINDS
-from polyclinic.messaging.channels import sender_for
-from polyclinic.messaging.delivery_models import Delivery, DeliveryStatus
+from polyclinic.messaging.channels import Sender, sender_for
+from polyclinic.messaging.delivery_models import ERROR_LENGTH, Delivery, DeliveryStatus
 from polyclinic.messaging.preferences import locale_for, reach_for
 from polyclinic.messaging.providers import OutgoingMessage
 from polyclinic.messaging.providers.base import OutcomeUnknown
@@ -46,7 +46,7 @@ from polyclinic.messaging.templates import Rendered, Templates
 from polyclinic.scheduling.lifecycle import check_in_token
 from polyclinic.scheduling.models import Appointment, Practitioner, Service
 from polyclinic.scheduling.reminders import REMINDER_EVENT, reminder_holds
-from polyclinic.tenancy.context import TenantInfo, current_tenant
+from polyclinic.tenancy.context import TenantInfo, current_tenant, in_clinic
 from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.tenancy.naming import clinic_url
 from polyclinic.tenancy.resolver import tenant_info
@@ -56,7 +56,6 @@ from polyclinic.worker.outbox import DUE_AT, OutboxEvent
 logger = logging.getLogger("polyclinic.messaging")
 
 DELIVER_JOB = "deliver_event"
-RELAY_JOB = "relay_outboxes"
 NUDGE_JOB = "relay_clinic_outbox"
 QUOTA_KIND = "quota_threshold"
 # Outbox events that message the patient, and the template kind of each.
@@ -82,7 +81,6 @@ INTERRUPTED = (
     "the worker stopped while the provider was being called; the provider may have the "
     "message, so it is not sent again unless retried"
 )
-ERROR_LENGTH = 1000
 
 
 class DeliveryFailed(Exception):
@@ -105,7 +103,7 @@ async def relay_outbox(
     session: AsyncSession,
     broker: dramatiq.Broker,
     *,
-    again_after: datetime.timedelta = datetime.timedelta(minutes=10),
+    again_after: datetime.timedelta,
     limit: int = 500,
 ) -> int:
     """Send one `deliver_event` job, carrying the clinic, per event of the session's clinic
@@ -131,17 +129,16 @@ async def relay_outbox(
         )
     ).all()
     relayed = 0
-    token = current_tenant.set(clinic)
     try:
-        for event in events:
-            if event.kind in PATIENT_MESSAGES or event.kind == QUOTA_THRESHOLD_EVENT:
-                enqueue(broker, DELIVER_JOB, str(event.id))
-            else:  # nobody to tell
-                event.finished_at = utcnow()
-            event.relayed_at = utcnow()
-            relayed += 1
+        with in_clinic(clinic):
+            for event in events:
+                if event.kind in PATIENT_MESSAGES or event.kind == QUOTA_THRESHOLD_EVENT:
+                    enqueue(broker, DELIVER_JOB, str(event.id))
+                else:  # nobody to tell
+                    event.finished_at = utcnow()
+                event.relayed_at = utcnow()
+                relayed += 1
     finally:
-        current_tenant.reset(token)
         # Those enqueued are marked; the rest are unlocked, still unrelayed.
         await session.commit()
     return relayed
@@ -189,12 +186,15 @@ async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker, settings: Sett
     for tenant in tenants:
         clinic = tenant_info(tenant)
         assert clinic is not None
-        try:
-            async with clinic_session(engine, clinic) as session:
-                await close_abandoned(session, claim_time(settings))
-                relayed += await relay_outbox(session, broker, again_after=relay_again(settings))
-        except Exception as exc:
-            logger.warning("clinic %s: outbox not relayed (%s)", clinic.id, type(exc).__name__)
+        with in_clinic(clinic):
+            try:
+                async with clinic_session(engine, clinic) as session:
+                    await close_abandoned(session, claim_time(settings))
+                    relayed += await relay_outbox(
+                        session, broker, again_after=relay_again(settings)
+                    )
+            except Exception as exc:
+                logger.warning("outbox not relayed (%s)", type(exc).__name__)
     return relayed
 
 
@@ -229,15 +229,11 @@ async def relay_clinic_outbox() -> None:
 def nudge_relay(broker: dramatiq.Broker, clinic: TenantInfo) -> None:
     """Ask for the clinic's outbox to be relayed now. Blocking (call it off the event loop);
     a broker that cannot be reached is logged, and the periodic relay takes the events."""
-    token = current_tenant.set(clinic)
-    try:
-        enqueue(broker, NUDGE_JOB)
-    except Exception as exc:
-        logger.warning(
-            "clinic %s: outbox left to the periodic relay (%s)", clinic.id, type(exc).__name__
-        )
-    finally:
-        current_tenant.reset(token)
+    with in_clinic(clinic):
+        try:
+            enqueue(broker, NUDGE_JOB)
+        except Exception as exc:
+            logger.warning("outbox left to the periodic relay (%s)", type(exc).__name__)
 
 
 # Delivery --------------------------------------------------------------------------------
@@ -260,7 +256,8 @@ async def deliver(
     takes them up). The event is finished only when none is held elsewhere."""
     async with clinic_session(engine, clinic) as session:
         ids = await prepare(session, event_id)
-        done = [await send(session, settings, delivery_id) for delivery_id in ids]
+        senders: dict[str, Sender] = {}  # one per channel for the event's deliveries
+        done = [await send(session, settings, delivery_id, senders) for delivery_id in ids]
         held = [d for d in done if d is None or d.status == DeliveryStatus.SENDING]
         if not held:
             await session.execute(
@@ -361,7 +358,10 @@ def _reachable(user: User, channels: tuple[str, ...]) -> list[Recipient]:
 
 
 async def send(
-    session: AsyncSession, settings: Settings, delivery_id: uuid.UUID
+    session: AsyncSession,
+    settings: Settings,
+    delivery_id: uuid.UUID,
+    senders: dict[str, Sender] | None = None,
 ) -> Delivery | None:
     """Send one delivery unless it is sent already or another worker holds it (None).
     Commits its outcome; never raises for the provider's refusal (the row says it)."""
@@ -376,7 +376,10 @@ async def send(
         # A retry, by hand or by the job, may come after the patient opted out or the
         # appointment moved: checked again each time.
         unwanted = await _unwanted(session, delivery, event)
-        sender = await sender_for(session, settings, delivery.channel)
+        senders = {} if senders is None else senders
+        if delivery.channel not in senders:
+            senders[delivery.channel] = await sender_for(session, settings, delivery.channel)
+        sender = senders[delivery.channel]
         if unwanted is None and sender.provider is None:
             unwanted = sender.reason
         if unwanted is not None:
@@ -527,7 +530,8 @@ async def retry(session: AsyncSession, settings: Settings, delivery_id: uuid.UUI
     delivery.reason = None
     await session.commit()
     sent = await send(session, settings, delivery_id)
-    assert sent is not None
+    if sent is None:
+        raise Conflict("Another worker is sending this delivery now")
     return sent
 
 
@@ -592,7 +596,7 @@ async def _visit_values(
         "service_name": service.name,
         "starts_at": local_time(payload["startsAt"], zone),
     }
-    if kind == "appointment_confirmation":
+    if kind in ("appointment_confirmation", "appointment_reminder"):
         appointment = await session.get_one(Appointment, uuid.UUID(payload["appointmentId"]))
         values["check_in_code"] = check_in_token(
             TokenSigner(settings), clinic.id, appointment, settings.check_in_opens_minutes

@@ -88,7 +88,7 @@ class DeliveriesController(Controller):
         "/{delivery_id:uuid}/retry",
         status_code=HTTP_200_OK,
         summary="Send a failed, not sent or unconfirmed delivery again, now",
-        responses=error_responses(400, 401, 403, 404, 409, 502, 503),
+        responses=error_responses(400, 401, 403, 404, 409),
         opt={"permission": ("messaging", "manage")},
     )
     async def retry_delivery(
@@ -102,5 +102,7 @@ class DeliveriesController(Controller):
             DeliveryStatus.SENT: "Sent",
             DeliveryStatus.FAILED: "The provider refused it again",
             DeliveryStatus.NOT_SENT: f"Not sent: {delivery.reason}",
+            DeliveryStatus.UNCONFIRMED: "The provider gave no answer; it may have the message",
+            DeliveryStatus.SENDING: "Another worker is sending it",
         }.get(delivery.status, "Queued")
         return ok(delivery_out(delivery), message)

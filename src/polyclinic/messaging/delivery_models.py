@@ -35,6 +35,9 @@ DELIVERY_STATUSES = (
     DeliveryStatus.NOT_SENT,
     DeliveryStatus.UNCONFIRMED,
 )
+# The longest provider error and reason a row keeps.
+ERROR_LENGTH = 1000
+REASON_LENGTH = 300
 STATUS_VALUES = ", ".join(f"'{status}'" for status in DELIVERY_STATUSES)
 
 
@@ -63,9 +66,9 @@ class Delivery(UUIDKey, Timestamps, TenantBase):
     status: Mapped[str] = mapped_column(String(12))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The provider's reason (secrets masked), never a secret.
-    last_error: Mapped[str | None] = mapped_column(String(1000))
+    last_error: Mapped[str | None] = mapped_column(String(ERROR_LENGTH))
     # Why a message was not sent (no provider for the channel).
-    reason: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     # When the current claim was taken (status `sending`).
     sending_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -14,7 +14,7 @@ from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session
 from polyclinic.payments.cards import CardPayments
 from polyclinic.payments.models import PaymentStatus
-from polyclinic.tenancy.context import TenantInfo
+from polyclinic.tenancy.context import TenantInfo, in_clinic
 from polyclinic.tenancy.models import TenantStatus
 from polyclinic.tenancy.resolver import clinic_by_id
 
@@ -37,6 +37,10 @@ class PaymentEvents:
         if clinic is None:
             logger.warning("stripe %s %s names no clinic of ours", kind, obj.get("id"))
             return
+        with in_clinic(clinic):
+            await self._apply(kind, obj, clinic)
+
+    async def _apply(self, kind: str, obj: dict[str, Any], clinic: TenantInfo) -> None:
         async with clinic_session(self.engine, clinic) as session:
             cards = CardPayments(session, clinic, self.settings)
             if kind == "account.updated":

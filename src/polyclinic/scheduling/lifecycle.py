@@ -22,7 +22,7 @@ from polyclinic.scheduling.availability import Policies
 from polyclinic.scheduling.booking import Desk, flush_or_taken, take_turn
 from polyclinic.scheduling.journal import note_step
 from polyclinic.scheduling.models import Appointment, AppointmentStatus, Practitioner, Service
-from polyclinic.scheduling.reminders import drop_reminders, replace_reminders
+from polyclinic.scheduling.reminders import add_reminders, drop_reminders
 
 S = AppointmentStatus
 Scope = Literal["this", "following"]
@@ -197,8 +197,9 @@ class AppointmentActions(Desk):
                 details={"previousStartsAt": previous.isoformat()},
             )
             await flush_or_taken(self.db)
+        await drop_reminders(self.db, [one.id for one in targets])
         for one in targets:
-            await replace_reminders(self.db, one)
+            await add_reminders(self.db, one)
         await self.db.commit()
         return targets
 

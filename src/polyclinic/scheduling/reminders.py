@@ -56,11 +56,6 @@ async def drop_reminders(session: AsyncSession, appointment_ids: Sequence[uuid.U
     )
 
 
-async def replace_reminders(session: AsyncSession, appointment: Appointment) -> int:
-    await drop_reminders(session, [appointment.id])
-    return await add_reminders(session, appointment)
-
-
 async def reminder_holds(session: AsyncSession, event: OutboxEvent) -> bool:
     """The reminder still says something true and nothing newer replaced it. The appointment
     is read under a share lock, so a move or cancellation under way is waited for."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 import msgspec
@@ -21,3 +23,13 @@ class TenantInfo(msgspec.Struct, frozen=True):
 
 
 current_tenant: ContextVar[TenantInfo | None] = ContextVar("current_tenant", default=None)
+
+
+@contextmanager
+def in_clinic(clinic: TenantInfo) -> Iterator[TenantInfo]:
+    """Work on one clinic's behalf outside a request: its jobs and log lines carry it."""
+    token = current_tenant.set(clinic)
+    try:
+        yield clinic
+    finally:
+        current_tenant.reset(token)

@@ -48,7 +48,9 @@ def create_broker(settings: Settings, *, namespace: str | None = None) -> Broker
     broker: Broker
     if settings.redis_url:
         # A Redis that does not answer must not hold a request that asks for a relay.
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=5, socket_timeout=10
+        )
         broker = RedisBroker(client=client, namespace=namespace or settings.redis_namespace)
     elif settings.in_process_workers:
         broker = StubBroker()
