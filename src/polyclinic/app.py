@@ -19,7 +19,10 @@ from redis.asyncio import Redis
 
 import polyclinic.billing.models
 import polyclinic.identity.models
-import polyclinic.messaging.models
+import polyclinic.messaging.channels.models
+import polyclinic.messaging.delivery.models
+import polyclinic.messaging.keys.models
+import polyclinic.messaging.templates.models
 import polyclinic.payments.models
 import polyclinic.scheduling.models
 import polyclinic.worker.outbox  # noqa: F401  (clinic tables)
@@ -42,16 +45,16 @@ from polyclinic.identity.dependencies import IDENTITY_DEPENDENCIES
 from polyclinic.identity.guards import authorize
 from polyclinic.identity.mail import MailQueue
 from polyclinic.identity.patients import PatientsController
-from polyclinic.identity.preferences import PreferencesController
 from polyclinic.identity.staff_controllers import InvitationsController, StaffController
 from polyclinic.identity.tokens import TokenSigner
 from polyclinic.logs import configure_logging
-from polyclinic.messaging.account_mail import ClinicMailer
-from polyclinic.messaging.channel_controllers import MessagingChannelsController
-from polyclinic.messaging.check import verify_master_key
-from polyclinic.messaging.delivery_controllers import DeliveriesController
-from polyclinic.messaging.masters import keyring_for
-from polyclinic.messaging.template_controllers import TemplatesController
+from polyclinic.messaging.channels.controllers import MessagingChannelsController
+from polyclinic.messaging.delivery.account_mail import ClinicMailer
+from polyclinic.messaging.delivery.controllers import DeliveriesController
+from polyclinic.messaging.keys.check import verify_master_key
+from polyclinic.messaging.keys.masters import keyring_for
+from polyclinic.messaging.preferences.controllers import PreferencesController
+from polyclinic.messaging.templates.controllers import TemplatesController
 from polyclinic.payments.controllers import PaymentsController
 from polyclinic.platform.controllers import (
     ClinicDomainsController,

@@ -46,7 +46,7 @@ def dev(host: str, port: int) -> None:
 
     from polyclinic.app import create_app
     from polyclinic.dev import DEV_DIR, dev_environment, seed_demo, welcome
-    from polyclinic.messaging.masters import ensure_dev_master_key
+    from polyclinic.messaging.keys.masters import ensure_dev_master_key
 
     dev_environment()
     ensure_dev_master_key(DEV_DIR)
@@ -381,7 +381,7 @@ def keys_check() -> None:
     """Check the master key against the one in use (recorded by the first start)."""
     settings = _settings()
     _check_master_key(settings)
-    from polyclinic.messaging.masters import keyring_for
+    from polyclinic.messaging.keys.masters import keyring_for
 
     keyring = keyring_for(settings)
     if keyring.configured:
@@ -392,8 +392,8 @@ def keys_check() -> None:
 
 def _check_master_key(settings: Settings) -> None:
     """Stop with one line naming the setting when the master key is not the one in use."""
-    from polyclinic.messaging.check import verify_master_key
-    from polyclinic.messaging.masters import keyring_for
+    from polyclinic.messaging.keys.check import verify_master_key
+    from polyclinic.messaging.keys.masters import keyring_for
 
     async def check(engine: AsyncEngine) -> None:
         await verify_master_key(engine, keyring_for(settings))
@@ -407,8 +407,8 @@ def keys_rotate_master(slug: str | None) -> None:
     """Rewrap every clinic's data keys under the current master key; nothing is
     re-encrypted. The old key comes from MESSAGING_PREVIOUS_MASTER_KEY (a KMS key needs
     no setting)."""
-    from polyclinic.messaging.keys import secret_box_for
-    from polyclinic.messaging.rotation import MasterRotation, rotate_master_key
+    from polyclinic.messaging.keys.rotation import MasterRotation, rotate_master_key
+    from polyclinic.messaging.keys.services import secret_box_for
 
     settings = _settings()
 
@@ -435,12 +435,12 @@ def keys_rotate_master(slug: str | None) -> None:
 @click.argument("subdomain")
 def keys_rotate_clinic(subdomain: str) -> None:
     """A new data key for one clinic; its secrets are re-sealed with it."""
-    from polyclinic.messaging.keys import secret_box_for
-    from polyclinic.messaging.rotation import (
+    from polyclinic.messaging.keys.rotation import (
         ClinicRotation,
         clinic_by_subdomain,
         rotate_clinic_key,
     )
+    from polyclinic.messaging.keys.services import secret_box_for
 
     settings = _settings()
 

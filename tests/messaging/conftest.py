@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.billing.models import OveragePolicy
 from polyclinic.db.session import clinic_transaction, quote_ident
-from polyclinic.messaging.keys import SecretBox
-from polyclinic.messaging.masters import EnvMasterKey, Keyring, KmsMasterKey
-from polyclinic.messaging.secrets import ChannelSecrets
+from polyclinic.messaging.channels.secrets import ChannelSecrets
+from polyclinic.messaging.keys.masters import EnvMasterKey, Keyring, KmsMasterKey
+from polyclinic.messaging.keys.services import SecretBox
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info

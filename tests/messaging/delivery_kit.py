@@ -23,8 +23,8 @@ from polyclinic.app import create_app
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session, clinic_transaction, quote_ident
 from polyclinic.identity.models import User
-from polyclinic.messaging.delivery import relay_outbox
-from polyclinic.messaging.delivery_models import Delivery
+from polyclinic.messaging.delivery.models import Delivery
+from polyclinic.messaging.delivery.services import relay_outbox
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.broker import create_broker
 from polyclinic.worker.outbox import OutboxEvent

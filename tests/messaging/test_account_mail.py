@@ -23,12 +23,13 @@ from polyclinic.app import create_app
 from polyclinic.billing.models import OveragePolicy
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session, clinic_transaction, quote_ident
-from polyclinic.messaging.channels import ChannelSetting, Sender, sender_for
-from polyclinic.messaging.delivery_models import Delivery
-from polyclinic.messaging.platform_providers import LogEmailProvider, platform_provider
-from polyclinic.messaging.providers import OutgoingMessage
-from polyclinic.messaging.providers.smtp import SmtpProvider
-from polyclinic.messaging.providers.twilio import TwilioProvider
+from polyclinic.messaging.channels.models import ChannelSetting
+from polyclinic.messaging.channels.platform_providers import LogEmailProvider, platform_provider
+from polyclinic.messaging.channels.providers import OutgoingMessage
+from polyclinic.messaging.channels.providers.smtp import SmtpProvider
+from polyclinic.messaging.channels.providers.twilio import TwilioProvider
+from polyclinic.messaging.channels.services import Sender, sender_for
+from polyclinic.messaging.delivery.models import Delivery
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.outbox import OutboxEvent
 from tests.billing.test_quota import put_on_plan

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_transaction
-from polyclinic.messaging.channels import ChannelSetting, provider_for
-from polyclinic.messaging.models import ChannelSecret
-from polyclinic.messaging.providers import OutgoingMessage
+from polyclinic.messaging.channels.models import ChannelSecret, ChannelSetting
+from polyclinic.messaging.channels.providers import OutgoingMessage
+from polyclinic.messaging.channels.services import provider_for
 from polyclinic.tenancy.models import Tenant
 from tests.conftest import Client
 from tests.identity.conftest import PASSWORD, ClinicApi, add_user

@@ -20,8 +20,8 @@ from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_transaction
 from polyclinic.identity.models import User
-from polyclinic.messaging.delivery import DeliveryFailed, deliver, prepare, relay_all
-from polyclinic.messaging.delivery_models import Delivery
+from polyclinic.messaging.delivery.models import Delivery
+from polyclinic.messaging.delivery.services import DeliveryFailed, deliver, prepare, relay_all
 from polyclinic.tenancy.context import current_tenant
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.broker import create_broker

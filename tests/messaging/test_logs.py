@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.session import clinic_transaction
-from polyclinic.messaging.check import verify_master_key
-from polyclinic.messaging.keys import SecretBox
-from polyclinic.messaging.masters import keyring_from_settings
-from polyclinic.messaging.models import DataKey
-from polyclinic.messaging.rotation import rotate_clinic_key, rotate_master_key
+from polyclinic.messaging.keys.check import verify_master_key
+from polyclinic.messaging.keys.masters import keyring_from_settings
+from polyclinic.messaging.keys.models import DataKey
+from polyclinic.messaging.keys.rotation import rotate_clinic_key, rotate_master_key
+from polyclinic.messaging.keys.services import SecretBox
 from polyclinic.tenancy.models import Tenant
 from tests.conftest import make_settings
 from tests.messaging.conftest import info, new_master_key, put, reveal

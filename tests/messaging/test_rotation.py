@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.cli import main
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_transaction
-from polyclinic.messaging.check import verify_master_key
+from polyclinic.messaging.channels.models import ChannelSecret
 from polyclinic.messaging.errors import MasterKeyMismatch
-from polyclinic.messaging.keys import SecretBox
-from polyclinic.messaging.masters import keyring_from_settings
-from polyclinic.messaging.models import ChannelSecret, DataKey
-from polyclinic.messaging.rotation import rotate_clinic_key, rotate_master_key
+from polyclinic.messaging.keys.check import verify_master_key
+from polyclinic.messaging.keys.masters import keyring_from_settings
+from polyclinic.messaging.keys.models import DataKey
+from polyclinic.messaging.keys.rotation import rotate_clinic_key, rotate_master_key
+from polyclinic.messaging.keys.services import SecretBox
 from polyclinic.tenancy.models import Tenant
 from tests.conftest import make_settings
 from tests.messaging.conftest import env_box, info, kms_box, new_master_key, put, reveal

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import SettingsError
 from polyclinic.db.session import clinic_transaction
+from polyclinic.messaging.channels.models import ChannelSecret
 from polyclinic.messaging.errors import MasterKeyUnavailable, SecretUnreadable
-from polyclinic.messaging.keys import Sealed, SecretBox
-from polyclinic.messaging.masters import Keyring, keyring_from_settings
-from polyclinic.messaging.models import ChannelSecret, DataKey
+from polyclinic.messaging.keys.masters import Keyring, keyring_from_settings
+from polyclinic.messaging.keys.models import DataKey
+from polyclinic.messaging.keys.services import Sealed, SecretBox
 from polyclinic.tenancy.models import Tenant
 from tests.conftest import make_settings
 from tests.messaging.conftest import env_box, info, new_master_key, put, reveal

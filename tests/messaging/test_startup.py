@@ -12,9 +12,9 @@ from polyclinic.app import create_app
 from polyclinic.cli import main
 from polyclinic.config import Settings
 from polyclinic.errors import UpstreamFailed
-from polyclinic.messaging.check import verify_master_key
 from polyclinic.messaging.errors import MasterKeyMismatch
-from polyclinic.messaging.masters import Keyring
+from polyclinic.messaging.keys.check import verify_master_key
+from polyclinic.messaging.keys.masters import Keyring
 from tests.conftest import make_settings
 from tests.messaging.conftest import env_box, kms_box, new_kms_key, new_master_key
 

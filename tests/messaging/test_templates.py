@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.session import clinic_transaction
-from polyclinic.messaging.template_defaults import DEFAULTS
-from polyclinic.messaging.templates import Templates
+from polyclinic.messaging.templates.defaults import DEFAULTS
+from polyclinic.messaging.templates.services import Templates
 from polyclinic.tenancy.resolver import tenant_info
 from tests.billing.test_stripe_billing import admin_of
 from tests.identity.conftest import ClinicApi, add_user

@@ -17,7 +17,7 @@ from polyclinic.billing.models import Subscription
 from polyclinic.clinic.models import ClinicProfile
 from polyclinic.identity.models import User
 from polyclinic.identity.roles import Role
-from polyclinic.messaging.channels import ChannelSetting
+from polyclinic.messaging.channels.models import ChannelSetting
 from polyclinic.scheduling.models import Practitioner, Service, ServicePractitioner, WeeklyHours
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok

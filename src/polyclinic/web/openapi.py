@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from litestar.openapi import ResponseSpec
 
 from polyclinic.web.envelope import ErrorEnvelope
@@ -37,3 +40,23 @@ def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
 PLATFORM_READ = error_responses(400, 401, 403, 404)
 PLATFORM_WRITE = error_responses(400, 401, 403, 404, 409, 422)
 CLINIC_PUBLIC = error_responses(403, 404, 503)
+
+
+T = TypeVar("T", bound=type)
+
+
+def published_as(module: str) -> Callable[[T], T]:
+    """Keep a response type's public schema name when its code moves.
+
+    The OpenAPI component of an enveloped type (`Envelope[UserOut]`) is named after the
+    module the type is defined in; clients generated from the document use those names, so a
+    type that moves keeps naming the module it was first published from. The module holding
+    such a type does not postpone its annotations (no `from __future__ import annotations`):
+    they are resolved where the type is defined, not in the module it is named after.
+    """
+
+    def pin(cls: T) -> T:
+        cls.__module__ = module
+        return cls
+
+    return pin

@@ -24,7 +24,7 @@ from polyclinic.db.engine import create_app_engine
 TASK_MODULES: tuple[str, ...] = (
     "polyclinic.billing.jobs",
     "polyclinic.scheduling.jobs",
-    "polyclinic.messaging.delivery",
+    "polyclinic.messaging.delivery.services",
 )
 
 
