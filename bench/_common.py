@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import polyclinic.app  # noqa: E402, F401  (every clinic model, for the table count)
+import polyclinic.models  # noqa: E402, F401  (every clinic model, for the table count)
 from polyclinic.billing.models import Plan  # noqa: E402
 from polyclinic.billing.plans import DEFAULT_PLANS  # noqa: E402
 from polyclinic.config import Settings, load_settings  # noqa: E402

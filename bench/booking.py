@@ -26,8 +26,9 @@ from polyclinic.billing.models import Plan, Subscription
 from polyclinic.db.base import utcnow
 from polyclinic.db.engine import create_app_engine
 from polyclinic.db.session import clinic_session, clinic_transaction, platform_session
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.models import AuthEvent, User
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.trail.models import AuthEvent
 from polyclinic.scheduling.booking import BookingRequest, Desk
 from polyclinic.scheduling.models import (
     Appointment,

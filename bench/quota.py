@@ -23,7 +23,7 @@ from polyclinic.billing.models import Plan, Subscription
 from polyclinic.billing.quota import QuotaEngine
 from polyclinic.db.engine import create_app_engine
 from polyclinic.db.session import clinic_transaction, platform_session
-from polyclinic.identity.models import AuthEvent
+from polyclinic.identity.trail.models import AuthEvent
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.tenancy.resolver import tenant_info

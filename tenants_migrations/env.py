@@ -6,6 +6,7 @@ it is here for the alembic command (`-x schema=clinic_xxx` picks the clinic to w
 
 from alembic import context
 
+import polyclinic.models  # noqa: F401  (every table, for autogenerate)
 from polyclinic.tenancy.migrations import run_tenant_env
 
 run_tenant_env(context)

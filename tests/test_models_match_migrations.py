@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import polyclinic.app  # noqa: F401  (imports every model)
+import polyclinic.models  # noqa: F401  (imports every model)
 from polyclinic.db.base import shared_metadata, tenant_metadata
 from polyclinic.db.migrations import _include_shared
 from polyclinic.tenancy.provisioning import Provisioner

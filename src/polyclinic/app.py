@@ -17,15 +17,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
-import polyclinic.billing.models
-import polyclinic.identity.models
-import polyclinic.messaging.channels.models
-import polyclinic.messaging.delivery.models
-import polyclinic.messaging.keys.models
-import polyclinic.messaging.templates.models
-import polyclinic.payments.models
-import polyclinic.scheduling.models
-import polyclinic.worker.outbox  # noqa: F401  (clinic tables)
+import polyclinic.models  # noqa: F401  (every table on its metadata)
 from polyclinic.billing.controllers import (
     ClinicBillingController,
     ClinicSubscriptionController,
@@ -39,14 +31,18 @@ from polyclinic.clinic.controllers import ClinicController
 from polyclinic.clinic.onboarding import OnboardingController
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
-from polyclinic.identity.audit_controller import AuthEventsController
-from polyclinic.identity.controllers import AuthController
+from polyclinic.identity.accounts.controllers import AccountsController
+from polyclinic.identity.accounts.patients import PatientsController
 from polyclinic.identity.dependencies import IDENTITY_DEPENDENCIES
-from polyclinic.identity.guards import authorize
-from polyclinic.identity.mail import MailQueue
-from polyclinic.identity.patients import PatientsController
-from polyclinic.identity.staff_controllers import InvitationsController, StaffController
-from polyclinic.identity.tokens import TokenSigner
+from polyclinic.identity.mfa.controllers import MfaController
+from polyclinic.identity.permissions.guards import authorize
+from polyclinic.identity.sessions.controllers import SessionsController
+from polyclinic.identity.staff.controllers import (
+    InvitationAcceptanceController,
+    InvitationsController,
+    StaffController,
+)
+from polyclinic.identity.trail.controllers import AuthEventsController
 from polyclinic.logs import configure_logging
 from polyclinic.messaging.channels.controllers import MessagingChannelsController
 from polyclinic.messaging.delivery.account_mail import ClinicMailer
@@ -76,7 +72,9 @@ from polyclinic.web.errors import EXCEPTION_HANDLERS
 from polyclinic.web.health import HealthController
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
 from polyclinic.web.state import Runtime
+from polyclinic.web.tokens import TokenSigner
 from polyclinic.worker.broker import InProcessWorkers, create_broker
+from polyclinic.worker.mail import MailQueue
 from polyclinic.worker.scheduler import Scheduler
 
 __all__ = ["create_app"]
@@ -104,7 +102,10 @@ def clinic_api() -> Router:
         dependencies=IDENTITY_DEPENDENCIES,
         route_handlers=[
             ClinicController,
-            AuthController,
+            AccountsController,
+            SessionsController,
+            MfaController,
+            InvitationAcceptanceController,
             PreferencesController,
             AuthEventsController,
             InvitationsController,

@@ -85,9 +85,9 @@ async def _ensure_demo_admin(engine: AsyncEngine, demo: Tenant) -> None:
 
     from polyclinic.db.base import utcnow
     from polyclinic.db.session import clinic_transaction
-    from polyclinic.identity.models import User
-    from polyclinic.identity.passwords import hash_password
-    from polyclinic.identity.roles import Role
+    from polyclinic.identity.accounts.models import User
+    from polyclinic.identity.accounts.passwords import hash_password
+    from polyclinic.identity.permissions.roles import Role
     from polyclinic.tenancy.resolver import tenant_info
 
     info = tenant_info(demo)

@@ -10,11 +10,11 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.session import clinic_transaction
-from polyclinic.identity.mail import MailMessage, MailQueue
-from polyclinic.identity.models import User
-from polyclinic.identity.passwords import hash_password
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.accounts.passwords import hash_password
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info
+from polyclinic.worker.mail import MailMessage, MailQueue
 from tests.conftest import BASE_DOMAIN, Client
 
 PASSWORD = "correct-horse-battery-9"

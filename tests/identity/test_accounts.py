@@ -190,7 +190,7 @@ async def test_reset_and_verification_tokens_expire(
     from sqlalchemy import update
 
     from polyclinic.db.session import clinic_transaction
-    from polyclinic.identity.models import UserToken
+    from polyclinic.identity.accounts.models import UserToken
     from polyclinic.tenancy.resolver import tenant_info
 
     await clinic_a.call("POST", "/auth/register", json=PATIENT)

@@ -130,7 +130,7 @@ async def test_a_secret_copied_to_another_user_does_not_decrypt(
     from sqlalchemy import select, update
 
     from polyclinic.db.session import clinic_transaction
-    from polyclinic.identity.models import User
+    from polyclinic.identity.accounts.models import User
     from polyclinic.tenancy.resolver import tenant_info
 
     await add_user(engine, clinic_a.tenant, "owner-of-secret@example.com", "nurse")

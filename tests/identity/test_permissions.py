@@ -11,9 +11,9 @@ import uuid
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from polyclinic.identity.guards import permission_of
-from polyclinic.identity.permissions import MATRIX, as_markdown, is_public
-from polyclinic.identity.roles import Role
+from polyclinic.identity.permissions.guards import permission_of
+from polyclinic.identity.permissions.matrix import MATRIX, as_markdown, is_public
+from polyclinic.identity.permissions.roles import Role
 from tests.identity.conftest import ClinicApi, add_user
 
 

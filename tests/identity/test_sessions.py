@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.app import create_app
 from polyclinic.db.session import clinic_transaction
-from polyclinic.identity.models import AuthSession, RefreshToken
+from polyclinic.identity.sessions.models import AuthSession, RefreshToken
 from polyclinic.tenancy.resolver import tenant_info
 from tests.conftest import Client, make_settings
 from tests.identity.conftest import ClinicApi, add_user

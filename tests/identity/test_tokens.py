@@ -12,7 +12,7 @@ from joserfc.jwk import OctKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import Settings
-from polyclinic.identity.tokens import TokenSigner, clinic_audience
+from polyclinic.web.tokens import TokenSigner, clinic_audience
 from tests.identity.conftest import ClinicApi, add_user
 
 

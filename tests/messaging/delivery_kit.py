@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.app import create_app
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session, clinic_transaction, quote_ident
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.delivery.models import Delivery
 from polyclinic.messaging.delivery.services import relay_outbox
 from polyclinic.tenancy.models import Tenant

@@ -19,7 +19,7 @@ from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_transaction
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.delivery.models import Delivery
 from polyclinic.messaging.delivery.services import DeliveryFailed, deliver, prepare, relay_all
 from polyclinic.tenancy.context import current_tenant

@@ -30,7 +30,7 @@ from polyclinic.app import create_app
 from polyclinic.billing.models import OveragePolicy
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session, clinic_transaction
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.delivery.models import Delivery
 from polyclinic.messaging.delivery.services import deliver, local_time, relay_all, relay_outbox
 from polyclinic.tenancy.models import Tenant

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.session import clinic_transaction
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.preferences.services import Reach, locale_for, phone_address, reach_for
 from tests.identity.conftest import ClinicApi, add_user
 from tests.messaging.conftest import info

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_transaction
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.delivery.models import Delivery
 from polyclinic.messaging.delivery.services import DeliveryFailed, deliver, local_time
 from polyclinic.scheduling.reminders import REMINDER_EVENT

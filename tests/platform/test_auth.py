@@ -11,8 +11,8 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from polyclinic.config import Settings
-from polyclinic.identity.passwords import hash_password, verify_password
-from polyclinic.identity.tokens import PLATFORM_AUDIENCE, TokenSigner
+from polyclinic.identity.accounts.passwords import hash_password, verify_password
+from polyclinic.web.tokens import PLATFORM_AUDIENCE, TokenSigner
 from tests.conftest import Client
 
 
@@ -212,7 +212,7 @@ def test_tokens_signed_with_a_retired_key_stay_valid_and_others_do_not(settings:
     import msgspec
     import pytest
 
-    from polyclinic.identity.tokens import InvalidToken
+    from polyclinic.web.tokens import InvalidToken
 
     old = TokenSigner(msgspec.structs.replace(settings, jwt_key_id="old", jwt_signing_key="o" * 40))
     rotated = msgspec.structs.replace(

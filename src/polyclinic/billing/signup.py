@@ -13,8 +13,8 @@ from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.accounts import check_new_password
-from polyclinic.identity.passwords import hash_password
+from polyclinic.identity.accounts.passwords import hash_password
+from polyclinic.identity.accounts.services import check_new_password
 from polyclinic.platform.controllers import clinic_out
 from polyclinic.platform.schemas import ClinicOut, Email
 from polyclinic.tenancy.models import Tenant

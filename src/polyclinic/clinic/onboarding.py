@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.models import Subscription
 from polyclinic.clinic.models import ClinicProfile
-from polyclinic.identity.models import User
-from polyclinic.identity.roles import Role
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.messaging.channels.models import ChannelSetting
 from polyclinic.scheduling.models import Practitioner, Service, ServicePractitioner, WeeklyHours
 from polyclinic.tenancy.context import TenantInfo

@@ -43,13 +43,9 @@ def _include_shared(name: str | None, type_: str, parent_names: Any) -> bool:
     return True
 
 
-def load_models() -> None:
-    import polyclinic.app  # noqa: F401  (every model registers on its metadata)
-
-
 def run_shared_env(context: Any) -> None:
-    """Body of shared_migrations/env.py, for `polyclinic db upgrade` and the alembic command."""
-    load_models()
+    """Body of shared_migrations/env.py, for `polyclinic db upgrade` and the alembic command.
+    The env imports the model registry first, so the metadata holds every table."""
     connection: Connection | None = context.config.attributes.get("connection")
     if connection is None:
         engine = create_engine(

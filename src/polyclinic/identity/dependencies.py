@@ -10,17 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.session import clinic_session
 from polyclinic.errors import Unauthorized
-from polyclinic.identity.accounts import Accounts
-from polyclinic.identity.events import Caller
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.invitations import Invitations
-from polyclinic.identity.mfa import Mfa
-from polyclinic.identity.models import User
-from polyclinic.identity.sessions import SESSION_ENDED, Sessions
-from polyclinic.identity.staff import Staff
-from polyclinic.identity.throttle import LoginThrottle
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.accounts.services import Accounts
+from polyclinic.identity.mfa.services import Mfa
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.sessions.services import SESSION_ENDED, Sessions
+from polyclinic.identity.sessions.throttle import LoginThrottle
+from polyclinic.identity.staff.invitations import Invitations
+from polyclinic.identity.staff.services import Staff
 from polyclinic.tenancy.context import TenantInfo
-from polyclinic.web.caller import caller_of
+from polyclinic.web.caller import Caller, caller_of
 from polyclinic.web.state import Runtime
 
 

@@ -10,14 +10,13 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.schemas import (
+from polyclinic.identity.mfa.schemas import (
     DisableMfaRequest,
     MfaCodeRequest,
     MfaEnabledOut,
     MfaSetupOut,
 )
-from polyclinic.identity.throttle import LoginThrottle
-from polyclinic.identity.tokens import PLATFORM_AUDIENCE
+from polyclinic.identity.sessions.throttle import LoginThrottle
 from polyclinic.platform.dependencies import PLATFORM_DEPENDENCIES
 from polyclinic.platform.guards import require_super_admin
 from polyclinic.platform.mfa import PlatformMfa, must_enrol
@@ -40,6 +39,7 @@ from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE, error_responses
 from polyclinic.web.paging import Limit, Offset
 from polyclinic.web.state import Runtime
+from polyclinic.web.tokens import PLATFORM_AUDIENCE
 
 ENROLMENT = {"mfa_enrolment": True}
 

@@ -9,11 +9,11 @@ from litestar.handlers import BaseRouteHandler
 
 from polyclinic.db.session import platform_session
 from polyclinic.errors import Forbidden, Unauthorized
-from polyclinic.identity.tokens import PLATFORM_AUDIENCE, InvalidToken
 from polyclinic.platform.mfa import must_enrol
 from polyclinic.platform.services import PlatformUsers
 from polyclinic.web.bearer import bearer_token, sign_in_first
 from polyclinic.web.state import runtime_of
+from polyclinic.web.tokens import PLATFORM_AUDIENCE, InvalidToken
 
 
 async def require_super_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

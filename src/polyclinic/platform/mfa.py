@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput
-from polyclinic.identity.totp import (
+from polyclinic.identity.mfa.totp import (
     TwoFactorKeys,
     accepted_step,
     code_required,

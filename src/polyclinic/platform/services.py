@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
-from polyclinic.identity.passwords import hash_password, password_problem, verify_password
-from polyclinic.identity.throttle import LoginThrottle
+from polyclinic.identity.accounts.passwords import hash_password, password_problem, verify_password
+from polyclinic.identity.sessions.throttle import LoginThrottle
 from polyclinic.platform.mfa import PlatformMfa
 from polyclinic.platform.models import PlatformUser
 

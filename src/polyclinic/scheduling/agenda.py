@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
 from polyclinic.errors import NotFound
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.roles import Role
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.scheduling.models import Appointment, AppointmentTransition
 
 View = Literal["day", "week"]

@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.guards import Principal
+from polyclinic.identity.permissions.guards import Principal
 from polyclinic.payments.cards import CardPayments
 from polyclinic.scheduling.agenda import Agenda, View
 from polyclinic.scheduling.appointment_schemas import (

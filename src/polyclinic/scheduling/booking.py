@@ -23,9 +23,9 @@ from polyclinic.billing.quota import QuotaEngine
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, Forbidden, InvalidInput
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.models import User
-from polyclinic.identity.roles import Role
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.payments.cards import CardPayments
 from polyclinic.scheduling.availability import Policies
 from polyclinic.scheduling.holds import expire_holds

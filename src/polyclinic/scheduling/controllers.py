@@ -11,8 +11,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.roles import Role
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.scheduling.availability import Availability, Policies
 from polyclinic.scheduling.catalog import Catalog
 from polyclinic.scheduling.practitioners import Practitioners

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
-from polyclinic.identity.tokens import InvalidToken, TokenSigner
 from polyclinic.payments.models import Payment, PaymentStatus
 from polyclinic.scheduling.availability import Policies
 from polyclinic.scheduling.booking import Desk, flush_or_taken, take_turn
 from polyclinic.scheduling.journal import note_step
 from polyclinic.scheduling.models import Appointment, AppointmentStatus, Practitioner, Service
 from polyclinic.scheduling.reminders import add_reminders, drop_reminders
+from polyclinic.web.tokens import InvalidToken, TokenSigner
 
 S = AppointmentStatus
 Scope = Literal["this", "following"]

@@ -10,8 +10,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.roles import Role
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.scheduling.locations import Locations
 from polyclinic.scheduling.schemas import (
     HoursInterval,

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.billing.features import check_limit
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
-from polyclinic.identity.models import User
-from polyclinic.identity.roles import Role
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.scheduling.models import Practitioner
 
 PRACTITIONER_ROLES = (Role.DOCTOR, Role.NURSE)

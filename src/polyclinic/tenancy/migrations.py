@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, create_engine, select, text, update
 from polyclinic.config import Settings, to_sqlalchemy_url
 from polyclinic.db.base import tenant_metadata
 from polyclinic.db.engine import CONNECT_ARGS, create_sync_engine
-from polyclinic.db.migrations import PROJECT_ROOT, alembic_config, load_models
+from polyclinic.db.migrations import PROJECT_ROOT, alembic_config
 from polyclinic.db.session import quote_ident
 from polyclinic.tenancy.models import Tenant, TenantStatus
 
@@ -114,7 +114,6 @@ def run_tenant_env(context: Any) -> None:
         return
     if not schema:
         raise SystemExit("pass the clinic schema to work on: alembic -x schema=clinic_... ")
-    load_models()  # autogenerate compares against every clinic model
     engine = create_engine(to_sqlalchemy_url(os.environ["DATABASE_URL"]), connect_args=CONNECT_ARGS)
     with engine.begin() as connection:
         connection.exec_driver_sql(f"SET LOCAL search_path = {quote_ident(schema)}")

@@ -28,15 +28,16 @@ from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session, quote_ident
 from polyclinic.errors import Conflict, DomainError, FieldError, NotFound
-from polyclinic.identity.invitations import invitation_message, new_invitation
-from polyclinic.identity.mail import MailQueue
-from polyclinic.identity.models import Invitation, User
-from polyclinic.identity.roles import Role
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.roles import Role
+from polyclinic.identity.staff.invitations import invitation_message, new_invitation
+from polyclinic.identity.staff.models import Invitation
 from polyclinic.tenancy.archive import dump_schema
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.naming import check_subdomain, check_timezone, clinic_host, schema_name_for
 from polyclinic.tenancy.resolver import tenant_info
+from polyclinic.worker.mail import MailQueue
 
 logger = logging.getLogger("polyclinic.provisioning")
 

@@ -1,12 +1,23 @@
-"""The calling client's address: the socket peer, or what a trusted proxy says it forwarded."""
+"""Who is calling: the client's address (the socket peer, or what a trusted proxy says it
+forwarded), its user agent and the request id."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from litestar.connection import ASGIConnection
 
-from polyclinic.identity.events import Caller
 from polyclinic.web.request_id import request_id
 from polyclinic.web.state import runtime_of
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, as far as the network tells: kept with every auth event."""
+
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
 
 
 def client_ip(connection: ASGIConnection) -> str | None:

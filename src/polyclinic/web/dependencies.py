@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.session import clinic_session, platform_session
-from polyclinic.identity.guards import Principal, principal_of
+from polyclinic.identity.permissions.guards import Principal, principal_of
 from polyclinic.messaging.delivery.services import nudge_relay
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.state import Runtime, runtime_of

@@ -10,9 +10,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import Settings
-from polyclinic.identity.mail import MailQueue
-from polyclinic.identity.tokens import TokenSigner
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
+from polyclinic.web.tokens import TokenSigner
+from polyclinic.worker.mail import MailQueue
 
 
 @dataclass

@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.channels.schemas import ChannelIn, ChannelOut, TestMessageOut, channel_out
 from polyclinic.messaging.channels.services import Channels
 from polyclinic.web.envelope import Envelope, ok

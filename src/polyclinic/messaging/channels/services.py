@@ -22,7 +22,7 @@ from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_of
 from polyclinic.errors import FieldError, InvalidInput, NotFound, Unavailable
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.channels.models import CHANNELS, ChannelSetting
 from polyclinic.messaging.channels.platform_providers import PLATFORM_FEATURES, platform_provider
 from polyclinic.messaging.channels.providers import (

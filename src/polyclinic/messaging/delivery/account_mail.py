@@ -20,8 +20,7 @@ from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_session
 from polyclinic.errors import DomainError
-from polyclinic.identity.mail import MailMessage
-from polyclinic.identity.models import User
+from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.channels.providers import OutgoingMessage
 from polyclinic.messaging.channels.providers.base import OutcomeUnknown
 from polyclinic.messaging.channels.services import sender_for
@@ -35,6 +34,7 @@ from polyclinic.messaging.preferences.services import locale_for
 from polyclinic.messaging.templates.services import BASE_LOCALE, Templates
 from polyclinic.tenancy.context import TenantInfo, in_clinic
 from polyclinic.tenancy.naming import clinic_url
+from polyclinic.worker.mail import MailMessage
 from polyclinic.worker.outbox import OutboxEvent
 
 logger = logging.getLogger("polyclinic.messaging")

@@ -33,9 +33,8 @@ from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_of, clinic_session, platform_session
 from polyclinic.errors import Conflict, DomainError, InvalidInput, NotFound, UpstreamFailed
-from polyclinic.identity.models import User
-from polyclinic.identity.roles import Role
-from polyclinic.identity.tokens import TokenSigner
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.messaging.channels.providers import OutgoingMessage
 from polyclinic.messaging.channels.providers.base import OutcomeUnknown
 from polyclinic.messaging.channels.services import Sender, sender_for
@@ -50,6 +49,7 @@ from polyclinic.tenancy.context import TenantInfo, current_tenant, in_clinic
 from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.tenancy.naming import clinic_url
 from polyclinic.tenancy.resolver import tenant_info
+from polyclinic.web.tokens import TokenSigner
 from polyclinic.worker.jobs import enqueue, job, job_resources
 from polyclinic.worker.outbox import DUE_AT, OutboxEvent
 

@@ -10,10 +10,11 @@ from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import FieldError, InvalidInput
-from polyclinic.identity.events import Caller, record
-from polyclinic.identity.models import MESSAGE_CHANNELS, User, accepted_channels
-from polyclinic.identity.schemas import MessagePreferences, message_preferences
+from polyclinic.identity.accounts.models import MESSAGE_CHANNELS, User, accepted_channels
+from polyclinic.identity.accounts.schemas import MessagePreferences, message_preferences
+from polyclinic.identity.trail.services import record
 from polyclinic.messaging.preferences.services import PHONE_CHANNELS, phone_address
+from polyclinic.web.caller import Caller
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses
 

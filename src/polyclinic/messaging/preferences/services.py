@@ -21,13 +21,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from polyclinic.identity.models import (
+from polyclinic.identity.accounts.models import (
     DEFAULT_MESSAGE_CHANNELS,
     MESSAGE_CHANNELS,
     User,
     accepted_channels,
 )
-from polyclinic.identity.roles import Role
+from polyclinic.identity.permissions.roles import Role
 from polyclinic.messaging.channels.providers.base import is_phone_number
 from polyclinic.messaging.templates.services import BASE_LOCALE
 

@@ -16,15 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.billing.features import check_limit
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
-from polyclinic.identity import events
-from polyclinic.identity.accounts import check_new_password
-from polyclinic.identity.events import Caller
-from polyclinic.identity.mail import MailMessage, MailQueue
-from polyclinic.identity.models import Invitation, User
-from polyclinic.identity.opaque import hash_token, new_token
-from polyclinic.identity.passwords import hash_password
-from polyclinic.identity.roles import STAFF_ROLES, Role
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.accounts.opaque import hash_token, new_token
+from polyclinic.identity.accounts.passwords import hash_password
+from polyclinic.identity.accounts.services import check_new_password
+from polyclinic.identity.permissions.roles import STAFF_ROLES, Role
+from polyclinic.identity.staff.models import Invitation
+from polyclinic.identity.trail import services as trail
 from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.caller import Caller
+from polyclinic.worker.mail import MailMessage, MailQueue
 
 INVITATION_LIFETIME = datetime.timedelta(days=7)
 
@@ -80,7 +81,7 @@ class Invitations:
         invitation, token = new_invitation(email, role, actor)
         self.db.add(invitation)
         await self.db.flush()
-        events.record(self.db, caller, "invitation_sent", actor_id=actor, email=email, role=role)
+        trail.record(self.db, caller, "invitation_sent", actor_id=actor, email=email, role=role)
         await self.db.commit()
         self.mail.enqueue(invitation_message(self.tenant, invitation, token))
         return invitation
@@ -104,7 +105,7 @@ class Invitations:
         invitation = await self._pending(invitation_id)
         token, invitation.token_hash = new_token()
         invitation.expires_at = utcnow() + INVITATION_LIFETIME
-        events.record(self.db, caller, "invitation_resent", actor_id=actor, email=invitation.email)
+        trail.record(self.db, caller, "invitation_resent", actor_id=actor, email=invitation.email)
         await self.db.commit()
         self.mail.enqueue(invitation_message(self.tenant, invitation, token))
         return invitation
@@ -114,7 +115,7 @@ class Invitations:
     ) -> Invitation:
         invitation = await self._pending(invitation_id)
         invitation.revoked_at = utcnow()
-        events.record(self.db, caller, "invitation_revoked", actor_id=actor, email=invitation.email)
+        trail.record(self.db, caller, "invitation_revoked", actor_id=actor, email=invitation.email)
         await self.db.commit()
         return invitation
 
@@ -156,7 +157,7 @@ class Invitations:
         except IntegrityError:
             await self.db.rollback()
             raise Conflict("An account with this email already exists at this clinic") from None
-        events.record(
+        trail.record(
             self.db,
             caller,
             "invitation_accepted",

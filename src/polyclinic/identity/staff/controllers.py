@@ -1,4 +1,5 @@
-"""Clinic admins: invitations and staff, under /api/v1/invitations and /api/v1/staff."""
+"""Clinic admins: invitations and staff, under /api/v1/invitations and /api/v1/staff; and the
+invitee accepting, under /api/v1/auth/accept-invitation."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from polyclinic.identity.events import Caller
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.invitations import Invitations
-from polyclinic.identity.schemas import (
+from polyclinic.identity.accounts.schemas import UserOut, user_out
+from polyclinic.identity.permissions.auth_routes import PUBLIC_WRITE, public
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.staff.invitations import Invitations
+from polyclinic.identity.staff.schemas import (
+    AcceptInvitationRequest,
     InvitationOut,
     InviteRequest,
     RoleChangeRequest,
-    UserOut,
     invitation_out,
-    user_out,
 )
-from polyclinic.identity.staff import Staff
+from polyclinic.identity.staff.services import Staff
+from polyclinic.web.caller import Caller
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import error_responses
 from polyclinic.web.paging import Limit, Offset
@@ -156,3 +158,26 @@ class StaffController(Controller):
     ) -> Envelope[UserOut]:
         user = await staff.set_active(user_id, True, principal.user_id, caller)
         return ok(user_out(user), "Reactivated")
+
+
+class InvitationAcceptanceController(Controller):
+    path = "/auth"
+    tags = ["clinic: auth"]
+
+    @post(
+        "/accept-invitation",
+        status_code=HTTP_201_CREATED,
+        summary="Accept a staff invitation and set a password",
+        opt=public("accept_invitation"),
+        responses=PUBLIC_WRITE,
+    )
+    async def accept_invitation(
+        self,
+        data: JSONBody[AcceptInvitationRequest],
+        invitations: NamedDependency[Invitations],
+        caller: NamedDependency[Caller],
+    ) -> Envelope[UserOut]:
+        user = await invitations.accept(
+            data.token, data.password, data.first_name, data.last_name, caller
+        )
+        return ok(user_out(user), "Welcome; sign in with your new password", HTTP_201_CREATED)

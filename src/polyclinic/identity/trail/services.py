@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.models import AuthEvent
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking, as far as the network tells: kept with every event."""
-
-    ip: str | None
-    user_agent: str | None
-    request_id: str | None
+from polyclinic.identity.trail.models import AuthEvent
+from polyclinic.web.caller import Caller
 
 
 def record(

@@ -9,13 +9,19 @@ the service narrows its query with `only_own`.
 
 from __future__ import annotations
 
-from polyclinic.identity.roles import ALL_ROLES, STAFF_ROLES, Role
+from polyclinic.identity.permissions.roles import ALL_ROLES, STAFF_ROLES, Role
 
 PUBLIC = frozenset({"public"})
+
+
 Permission = tuple[str, str]
 
+
 A = Role.CLINIC_ADMIN
+
+
 R, D, N, P = Role.RECEPTIONIST, Role.DOCTOR, Role.NURSE, Role.PATIENT
+
 
 MATRIX: dict[Permission, frozenset[str]] = {
     ("clinic", "read"): PUBLIC,
@@ -61,6 +67,7 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("messaging", "read"): frozenset({A}),
     ("messaging", "manage"): frozenset({A}),
 }
+
 
 # Permissions that, for these roles, reach only the caller's own records.
 OWN_ONLY: dict[Permission, frozenset[str]] = {

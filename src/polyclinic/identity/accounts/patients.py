@@ -12,12 +12,12 @@ from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import NotFound
-from polyclinic.identity.guards import Principal
-from polyclinic.identity.models import User
-from polyclinic.identity.permissions import only_own
-from polyclinic.identity.roles import Role
-from polyclinic.identity.schemas import UserOut, user_out
-from polyclinic.identity.staff import UserRepository
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.accounts.schemas import UserOut, user_out
+from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.permissions.matrix import only_own
+from polyclinic.identity.permissions.roles import Role
+from polyclinic.identity.staff.services import UserRepository
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
 from polyclinic.web.openapi import error_responses
 from polyclinic.web.paging import Limit, Offset

@@ -11,10 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput
-from polyclinic.identity import events
-from polyclinic.identity.events import Caller
-from polyclinic.identity.models import User, UserToken
-from polyclinic.identity.totp import (
+from polyclinic.identity.accounts.models import User, UserToken
+from polyclinic.identity.mfa.totp import (
     TwoFactorKeys,
     accepted_step,
     code_required,
@@ -22,9 +20,13 @@ from polyclinic.identity.totp import (
     new_secret,
     wrong_enrolment_code,
 )
+from polyclinic.identity.trail import services as trail
 from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.caller import Caller
 
 RECOVERY = "mfa_recovery"
+
+
 _NEVER = datetime.timedelta(days=365 * 100)
 
 
@@ -58,7 +60,7 @@ class Mfa:
         user.mfa_enabled_at = utcnow()
         user.mfa_last_step = step
         codes = await self._new_recovery_codes(user)
-        events.record(self.db, caller, "mfa_enabled", user_id=user.id)
+        trail.record(self.db, caller, "mfa_enabled", user_id=user.id)
         await self.db.commit()
         return codes
 
@@ -70,7 +72,7 @@ class Mfa:
         user.mfa_enabled_at = None
         user.mfa_last_step = None
         await self._drop_recovery_codes(user.id)
-        events.record(self.db, caller, "mfa_disabled", user_id=user.id)
+        trail.record(self.db, caller, "mfa_disabled", user_id=user.id)
         await self.db.commit()
 
     async def passes(self, user: User, code: str | None, caller: Caller) -> bool:
@@ -107,7 +109,7 @@ class Mfa:
         if recovery is None:
             return False
         recovery.used_at = utcnow()
-        events.record(self.db, caller, "mfa_recovery_code_used", user_id=user.id)
+        trail.record(self.db, caller, "mfa_recovery_code_used", user_id=user.id)
         return True
 
     async def _new_recovery_codes(self, user: User) -> list[str]:

@@ -13,24 +13,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
-from polyclinic.identity import events
-from polyclinic.identity.events import Caller
-from polyclinic.identity.mail import MailMessage, MailQueue
-from polyclinic.identity.mfa import Mfa
-from polyclinic.identity.models import User, UserToken
-from polyclinic.identity.opaque import hash_token, new_token
-from polyclinic.identity.passwords import hash_password, password_problem, verify_password
-from polyclinic.identity.roles import Role
-from polyclinic.identity.sessions import IssuedTokens, Sessions
-from polyclinic.identity.throttle import LoginThrottle
+from polyclinic.identity.accounts.models import User, UserToken
+from polyclinic.identity.accounts.opaque import hash_token, new_token
+from polyclinic.identity.accounts.passwords import hash_password, password_problem, verify_password
+from polyclinic.identity.mfa.services import Mfa
+from polyclinic.identity.permissions.roles import Role
+from polyclinic.identity.sessions.services import IssuedTokens, Sessions
+from polyclinic.identity.sessions.throttle import LoginThrottle
+from polyclinic.identity.trail import services as trail
 from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.caller import Caller
+from polyclinic.worker.mail import MailMessage, MailQueue
 
 VERIFY_EMAIL = "verify_email"
+
+
 RESET_PASSWORD = "reset_password"
+
+
 TOKEN_LIFETIMES = {
     VERIFY_EMAIL: datetime.timedelta(days=2),
     RESET_PASSWORD: datetime.timedelta(hours=1),
 }
+
+
 WRONG_CREDENTIALS = "The email or password is wrong"
 
 
@@ -95,7 +101,7 @@ class Accounts:
             await self.db.rollback()
             await self._send_already_registered(user.email)
             return
-        events.record(self.db, caller, "registered", user_id=user.id, email=user.email)
+        trail.record(self.db, caller, "registered", user_id=user.id, email=user.email)
         token = await self._one_time_token(user, VERIFY_EMAIL)
         await self.db.commit()
         self._send_verification(user, token)
@@ -109,31 +115,31 @@ class Accounts:
         stored = user.password_hash if user is not None else None
         if not await asyncio.to_thread(verify_password, password, stored) or user is None:
             user_id = user.id if user else None
-            events.record(self.db, caller, "login_failed", user_id=user_id, email=email)
+            trail.record(self.db, caller, "login_failed", user_id=user_id, email=email)
             if await self.throttle.failed(email, caller.ip):
-                events.record(self.db, caller, "account_locked", user_id=user_id, email=email)
+                trail.record(self.db, caller, "account_locked", user_id=user_id, email=email)
             await self.db.commit()
             raise Unauthorized(WRONG_CREDENTIALS)
         if not user.is_active:
-            events.record(self.db, caller, "login_refused_inactive", user_id=user.id)
+            trail.record(self.db, caller, "login_refused_inactive", user_id=user.id)
             await self.db.commit()
             raise Unauthorized("This account has been deactivated by the clinic")
         if not await self.mfa.passes(user, totp, caller):
-            events.record(self.db, caller, "login_failed", user_id=user.id, email=email, mfa=True)
+            trail.record(self.db, caller, "login_failed", user_id=user.id, email=email, mfa=True)
             if await self.throttle.failed(email, caller.ip):
-                events.record(self.db, caller, "account_locked", user_id=user.id, email=email)
+                trail.record(self.db, caller, "account_locked", user_id=user.id, email=email)
             await self.db.commit()
             raise Unauthorized("The code is wrong", [FieldError("totp", "does not match")])
         await self.throttle.succeeded(email)
         tokens = await self.sessions.start(user, caller)
-        events.record(self.db, caller, "login_succeeded", user_id=user.id)
+        trail.record(self.db, caller, "login_succeeded", user_id=user.id)
         await self.db.commit()
         return user, tokens
 
     async def verify_email(self, token: str, caller: Caller) -> User:
         user = await self._spend(token, VERIFY_EMAIL)
         user.email_verified_at = user.email_verified_at or utcnow()
-        events.record(self.db, caller, "email_verified", user_id=user.id)
+        trail.record(self.db, caller, "email_verified", user_id=user.id)
         await self.db.commit()
         return user
 
@@ -150,7 +156,7 @@ class Accounts:
         if user is None or not user.is_active:
             return
         token = await self._one_time_token(user, RESET_PASSWORD)
-        events.record(self.db, caller, "password_reset_requested", user_id=user.id)
+        trail.record(self.db, caller, "password_reset_requested", user_id=user.id)
         await self.db.commit()
         self.mail.enqueue(
             MailMessage(
@@ -168,7 +174,7 @@ class Accounts:
         user = await self._spend(token, RESET_PASSWORD)
         user.password_hash = await asyncio.to_thread(hash_password, new_password)
         await self.sessions.end_all(user.id, "password_reset")
-        events.record(self.db, caller, "password_reset", user_id=user.id)
+        trail.record(self.db, caller, "password_reset", user_id=user.id)
         await self.db.commit()
 
     async def confirm_password(
@@ -188,7 +194,7 @@ class Accounts:
         await self.confirm_password(user, current, caller, "currentPassword")
         user.password_hash = await asyncio.to_thread(hash_password, new_password)
         ended = await self.sessions.end_all(user.id, "password_changed", keep=session_id)
-        events.record(self.db, caller, "password_changed", user_id=user.id, ended_sessions=ended)
+        trail.record(self.db, caller, "password_changed", user_id=user.id, ended_sessions=ended)
         await self.db.commit()
 
     async def _one_time_token(self, user: User, purpose: str) -> str:

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
-from polyclinic.identity import events
-from polyclinic.identity.events import Caller
-from polyclinic.identity.invitations import check_staff_seat
-from polyclinic.identity.models import User
-from polyclinic.identity.roles import STAFF_ROLES, Role
-from polyclinic.identity.sessions import Sessions
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.roles import STAFF_ROLES, Role
+from polyclinic.identity.sessions.services import Sessions
+from polyclinic.identity.staff.invitations import check_staff_seat
+from polyclinic.identity.trail import services as trail
+from polyclinic.web.caller import Caller
 
 
 class UserRepository(SQLAlchemyAsyncRepository[User]):
@@ -45,7 +45,7 @@ class Staff:
         if user.role == Role.CLINIC_ADMIN and role != Role.CLINIC_ADMIN:
             await self._keep_an_admin(user)
         previous, user.role = user.role, role
-        events.record(
+        trail.record(
             self.db,
             caller,
             "role_changed",
@@ -70,7 +70,7 @@ class Staff:
         if not active:
             ended = await self.sessions.end_all(user.id, "deactivated")
         event = "staff_reactivated" if active else "staff_deactivated"
-        events.record(self.db, caller, event, user_id=user.id, actor_id=actor, ended_sessions=ended)
+        trail.record(self.db, caller, event, user_id=user.id, actor_id=actor, ended_sessions=ended)
         await self.db.commit()
         return user
 

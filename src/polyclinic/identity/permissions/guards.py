@@ -12,16 +12,16 @@ from litestar.handlers import BaseRouteHandler
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session
 from polyclinic.errors import Forbidden, Unauthorized
-from polyclinic.identity.models import User
-from polyclinic.identity.permissions import MATRIX, Permission, allowed, is_public
-from polyclinic.identity.roles import Role
-from polyclinic.identity.sessions import SESSION_ENDED, Sessions
-from polyclinic.identity.tokens import InvalidToken, clinic_audience
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.permissions.matrix import MATRIX, Permission, allowed, is_public
+from polyclinic.identity.permissions.roles import Role
+from polyclinic.identity.sessions.services import SESSION_ENDED, Sessions
 from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.middleware import request_host
 from polyclinic.tenancy.resolver import normalize_host
 from polyclinic.web.bearer import bearer_token, sign_in_first
 from polyclinic.web.state import runtime_of
+from polyclinic.web.tokens import InvalidToken, clinic_audience
 
 ACCESS_COOKIE = "pc_access"
 INVALID_TOKEN = "The access token is invalid or expired; sign in again"

@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.identity.models import AuthEvent
-from polyclinic.identity.schemas import AuthEventOut
+from polyclinic.identity.trail.models import AuthEvent
+from polyclinic.identity.trail.schemas import AuthEventOut
 from polyclinic.web.envelope import PagedEnvelope, page
 from polyclinic.web.openapi import error_responses
 from polyclinic.web.paging import Limit, Offset

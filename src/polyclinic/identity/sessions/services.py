@@ -18,14 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.errors import NotFound, Unauthorized
-from polyclinic.identity import events
-from polyclinic.identity.events import Caller
-from polyclinic.identity.models import AuthSession, RefreshToken, User
-from polyclinic.identity.opaque import hash_token, new_token
-from polyclinic.identity.tokens import TokenSigner, clinic_audience
+from polyclinic.identity.accounts.models import User
+from polyclinic.identity.accounts.opaque import hash_token, new_token
+from polyclinic.identity.sessions.models import AuthSession, RefreshToken
+from polyclinic.identity.trail import services as trail
 from polyclinic.tenancy.context import TenantInfo
+from polyclinic.web.caller import Caller
+from polyclinic.web.tokens import TokenSigner, clinic_audience
 
 SESSION_ENDED = "Your session has ended; sign in again"
+
+
 REUSE_GRACE = datetime.timedelta(seconds=10)
 
 
@@ -79,7 +82,7 @@ class Sessions:
             raise Unauthorized("This refresh token was just used; use the newest one")
         if token.used_at is not None:
             await self._end(auth_session, "refresh_token_reused")
-            events.record(
+            trail.record(
                 self.db,
                 caller,
                 "refresh_token_reused",
