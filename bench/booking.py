@@ -24,21 +24,22 @@ from sqlalchemy import insert, select, update
 
 from polyclinic.billing.models import Plan, Subscription
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.engine import create_app_engine
 from polyclinic.db.session import clinic_session, clinic_transaction, platform_session
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.permissions.guards import Principal
 from polyclinic.identity.trail.models import AuthEvent
-from polyclinic.scheduling.booking import BookingRequest, Desk
-from polyclinic.scheduling.models import (
-    Appointment,
+from polyclinic.platform.lifecycle import clinic_provisioner
+from polyclinic.scheduling.appointments.booking import BookingRequest, Desk
+from polyclinic.scheduling.appointments.models import Appointment
+from polyclinic.scheduling.setup.models import (
     BookingPolicy,
     Practitioner,
     Service,
     ServicePractitioner,
     WeeklyHours,
 )
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.tenancy.resolver import tenant_info
 
@@ -146,7 +147,7 @@ async def run(args: argparse.Namespace) -> None:
                 update(Plan).where(Plan.code == "network").values(is_default=True)
             )
             await session.commit()
-        provisioner = Provisioner(engine, settings)
+        provisioner = clinic_provisioner(engine, settings)
         clinics = [await ready_clinic(engine, provisioner) for _ in range(args.clinics)]
         async with platform_session(engine) as session:
             await session.execute(update(Subscription).values(status="active"))

@@ -27,8 +27,9 @@ from sqlalchemy import text
 from polyclinic.config import Settings
 from polyclinic.db.base import tenant_metadata
 from polyclinic.db.engine import create_app_engine, create_sync_engine
+from polyclinic.platform.lifecycle import clinic_provisioner
 from polyclinic.tenancy.migrations import migrate_tenants, tenant_head, tenant_script
-from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+from polyclinic.tenancy.provisioning import NewClinic
 
 REVISION = '''"""A reference on users, indexed.
 
@@ -58,7 +59,7 @@ def downgrade() -> None:
 
 async def provision(settings: Settings, tree: Path, count: int) -> None:
     engine = create_app_engine(settings, pool_size=2)
-    provisioner = Provisioner(engine, settings, migrations=tree)
+    provisioner = clinic_provisioner(engine, settings, migrations=tree)
     for _ in range(count):
         sub = f"m{uuid.uuid4().hex[:10]}"
         await provisioner.create(NewClinic(sub, sub, "UTC", f"o@{sub}.test"))

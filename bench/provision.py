@@ -16,8 +16,9 @@ import uuid
 from _common import bench_database, clinic_sized_tree, machine, server_version, summary, workdir
 
 from polyclinic.db.engine import create_app_engine
+from polyclinic.platform.lifecycle import clinic_provisioner
 from polyclinic.tenancy.migrations import render_tenant_ddl
-from polyclinic.tenancy.provisioning import NO_PARAMETERS, NewClinic, Provisioner
+from polyclinic.tenancy.provisioning import NO_PARAMETERS, NewClinic
 
 
 async def run(clinics: int, present: int) -> None:
@@ -26,7 +27,7 @@ async def run(clinics: int, present: int) -> None:
         head, ddl = render_tenant_ddl(tree)
         tables = ddl.count("CREATE TABLE") - 1  # minus alembic_version
         engine = create_app_engine(settings, pool_size=2)
-        provisioner = Provisioner(engine, settings, migrations=tree)
+        provisioner = clinic_provisioner(engine, settings, migrations=tree)
 
         def new(prefix: str) -> NewClinic:
             sub = f"{prefix}{uuid.uuid4().hex[:10]}"

@@ -21,11 +21,12 @@ from sqlalchemy import text, update
 
 from polyclinic.billing.models import Plan, Subscription
 from polyclinic.billing.quota import QuotaEngine
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.engine import create_app_engine
 from polyclinic.db.session import clinic_transaction, platform_session
 from polyclinic.identity.trail.models import AuthEvent
-from polyclinic.tenancy.context import TenantInfo
-from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+from polyclinic.platform.lifecycle import clinic_provisioner
+from polyclinic.tenancy.provisioning import NewClinic
 from polyclinic.tenancy.resolver import tenant_info
 
 
@@ -41,7 +42,7 @@ async def run(args: argparse.Namespace) -> None:
                 update(Plan).where(Plan.code == "starter").values(is_default=False)
             )
             await session.commit()
-        provisioner = Provisioner(engine, settings)
+        provisioner = clinic_provisioner(engine, settings)
         clinics: list[TenantInfo] = []
         for _ in range(args.clinics):
             sub = f"q{uuid.uuid4().hex[:10]}"

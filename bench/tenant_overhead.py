@@ -29,12 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.app import create_app
 from polyclinic.config import Settings
 from polyclinic.db.engine import create_app_engine
-from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+from polyclinic.platform.lifecycle import clinic_provisioner
+from polyclinic.tenancy.provisioning import NewClinic
 
 
 async def provision(settings: Settings, count: int) -> list[str]:
     engine = create_app_engine(settings, pool_size=2)
-    provisioner = Provisioner(engine, settings)
+    provisioner = clinic_provisioner(engine, settings)
     subdomains = []
     for _ in range(count):
         sub = f"o{uuid.uuid4().hex[:10]}"

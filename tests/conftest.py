@@ -20,6 +20,7 @@ from polyclinic.config import Settings, load_settings
 from polyclinic.db.engine import create_app_engine, create_sync_engine
 from polyclinic.db.migrations import upgrade_shared
 from polyclinic.db.scratch import scratch_database
+from polyclinic.platform.lifecycle import clinic_provisioner
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from tests.stripe_stand_in import StandInServer, StripeStandIn
@@ -108,7 +109,7 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def provisioner(engine: AsyncEngine, settings: Settings) -> Provisioner:
-    return Provisioner(engine, settings)
+    return clinic_provisioner(engine, settings)
 
 
 def unique_subdomain(prefix: str = "c") -> str:

@@ -18,14 +18,8 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 import polyclinic.models  # noqa: F401  (every table on its metadata)
-from polyclinic.billing.controllers import (
-    ClinicBillingController,
-    ClinicSubscriptionController,
-    PlansController,
-)
-from polyclinic.billing.metrics import MetricsController
-from polyclinic.billing.signup import SignupController
-from polyclinic.billing.webhooks import StripeWebhookController
+from polyclinic.billing.controllers import ClinicBillingController, ClinicSubscriptionController
+from polyclinic.billing.features import check_limit
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.clinic.onboarding import OnboardingController
@@ -57,13 +51,18 @@ from polyclinic.platform.controllers import (
     ClinicsController,
     PlatformAuthController,
 )
-from polyclinic.scheduling.appointment_controllers import AppointmentsController, SlotsController
-from polyclinic.scheduling.controllers import (
+from polyclinic.platform.metrics import MetricsController
+from polyclinic.platform.plans import PlansController
+from polyclinic.platform.signup import SignupController
+from polyclinic.platform.stripe_webhooks import StripeWebhookController
+from polyclinic.scheduling.appointments.controllers import AppointmentsController
+from polyclinic.scheduling.locations.controllers import LocationsController
+from polyclinic.scheduling.setup.controllers import (
     BookingPolicyController,
     PractitionersController,
     ServicesController,
 )
-from polyclinic.scheduling.location_controllers import LocationsController
+from polyclinic.scheduling.slots.controllers import SlotsController
 from polyclinic.tenancy.middleware import TenancyMiddleware
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.caller import client_ip
@@ -90,6 +89,7 @@ def build_runtime(settings: Settings) -> Runtime:
         signer=TokenSigner(settings),
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
         mail=MailQueue(ClinicMailer(engine, settings)),
+        plan_limits=check_limit,
         redis=redis,
     )
 

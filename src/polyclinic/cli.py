@@ -44,7 +44,6 @@ def dev(host: str, port: int) -> None:
     """Run locally: embedded PostgreSQL unless DATABASE_URL is set, migrations, demo data."""
     import uvicorn
 
-    from polyclinic.app import create_app
     from polyclinic.dev import DEV_DIR, dev_environment, seed_demo, welcome
     from polyclinic.messaging.keys.masters import ensure_dev_master_key
 
@@ -55,7 +54,13 @@ def dev(host: str, port: int) -> None:
     asyncio.run(seed_demo(settings))
     _check_master_key(settings)
     click.echo(welcome(settings, host, port))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        "polyclinic.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+    )
 
 
 @main.command()
@@ -100,7 +105,7 @@ def worker(processes: int, threads: int) -> None:
         sys.executable,
         "-m",
         "dramatiq",
-        "polyclinic.worker.main",
+        "polyclinic.workers",
         "--processes",
         str(processes),
         "--threads",
@@ -261,8 +266,8 @@ async def _purge(settings: Settings, slug: str | None, archive_dir: Path) -> Non
     from sqlalchemy import select
 
     from polyclinic.db.engine import create_app_engine
+    from polyclinic.platform.lifecycle import clinic_provisioner
     from polyclinic.tenancy.models import Tenant, TenantStatus
-    from polyclinic.tenancy.provisioning import Provisioner
 
     engine = create_app_engine(settings, pool_size=1)
     query = select(Tenant.id, Tenant.slug).where(
@@ -274,7 +279,7 @@ async def _purge(settings: Settings, slug: str | None, archive_dir: Path) -> Non
     try:
         async with engine.connect() as connection:
             targets = (await connection.execute(query)).all()
-        provisioner = Provisioner(engine, settings)
+        provisioner = clinic_provisioner(engine, settings)
         for tenant_id, tenant_slug in targets:
             try:
                 archive = await provisioner.purge(tenant_id, archive_dir)
@@ -315,8 +320,8 @@ def billing_housekeeping() -> None:
 async def _billing_housekeeping(settings: Settings) -> None:
     from redis.asyncio import Redis
 
-    from polyclinic.billing.jobs import housekeeping
     from polyclinic.db.engine import create_app_engine
+    from polyclinic.platform.jobs import housekeeping
 
     engine = create_app_engine(settings, pool_size=1)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None

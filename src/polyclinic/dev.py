@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from polyclinic.config import Settings
+from polyclinic.db.embedded import embedded_postgres_url
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,17 +21,6 @@ DEV_ADMIN_EMAIL = "admin@localhost"
 DEV_ADMIN_PASSWORD = "polyclinic-dev-admin"
 DEMO_SUBDOMAIN = "demo"
 DEMO_CLINIC_ADMIN = "owner@demo.localhost"
-
-
-def embedded_postgres_url(data_dir: Path, database: str) -> str:
-    """Start (or reuse) a PostgreSQL server in `data_dir` and return a URL for `database`."""
-    import pgserver
-
-    server = pgserver.get_server(data_dir.resolve(), cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
-    if "1 row" not in exists:
-        server.psql(f'CREATE DATABASE "{database}";')
-    return server.get_uri(database)
 
 
 def dev_environment() -> None:
@@ -56,9 +46,10 @@ async def seed_demo(settings: Settings) -> None:
     from polyclinic.billing.plans import seed_default_plans
     from polyclinic.db.engine import create_app_engine
     from polyclinic.db.session import platform_session
+    from polyclinic.platform.lifecycle import clinic_provisioner
     from polyclinic.platform.services import PlatformUsers
     from polyclinic.tenancy.models import Tenant, TenantStatus
-    from polyclinic.tenancy.provisioning import NewClinic, Provisioner
+    from polyclinic.tenancy.provisioning import NewClinic
 
     engine = create_app_engine(settings, pool_size=2)
     try:
@@ -71,7 +62,7 @@ async def seed_demo(settings: Settings) -> None:
             if await users.by_email(DEV_ADMIN_EMAIL) is None:
                 await users.create_admin(DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD)
         if demo is None or demo.status == TenantStatus.FAILED:
-            demo = await Provisioner(engine, settings).create(
+            demo = await clinic_provisioner(engine, settings).create(
                 NewClinic("Demo Clinic", DEMO_SUBDOMAIN, "Europe/London", DEMO_CLINIC_ADMIN)
             )
         await _ensure_demo_admin(engine, demo)

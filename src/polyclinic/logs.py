@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from polyclinic.tenancy.context import current_tenant
+from polyclinic.db.context import current_tenant
 from polyclinic.web.request_id import current_request_id
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [request=%(request_id)s clinic=%(clinic)s] %(message)s"

@@ -19,7 +19,9 @@ from polyclinic.messaging.keys import models as key_models
 from polyclinic.messaging.templates import models as template_models
 from polyclinic.payments import models as payment_models
 from polyclinic.platform import models as platform_models
-from polyclinic.scheduling import models as scheduling_models
+from polyclinic.scheduling.appointments import models as appointment_models
+from polyclinic.scheduling.locations import models as location_models
+from polyclinic.scheduling.setup import models as setup_models
 from polyclinic.tenancy import models as tenancy_models
 from polyclinic.worker import outbox
 
@@ -37,7 +39,9 @@ MODEL_MODULES = (
     key_models,
     template_models,
     payment_models,
-    scheduling_models,
+    setup_models,
+    location_models,
+    appointment_models,
     outbox,
 )
 

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from polyclinic.billing.jobs import housekeeping
 from polyclinic.billing.models import Plan
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session
+from polyclinic.platform.jobs import housekeeping
 from polyclinic.web.state import Runtime
 from tests.billing.test_quota import consume, set_subscription
 from tests.billing.test_stripe_billing import admin_of, subscription_of

@@ -17,11 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.billing.models import OveragePolicy
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_transaction, quote_ident
 from polyclinic.messaging.channels.secrets import ChannelSecrets
 from polyclinic.messaging.keys.masters import EnvMasterKey, Keyring, KmsMasterKey
 from polyclinic.messaging.keys.services import SecretBox
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info
 from tests.billing.test_quota import put_on_plan

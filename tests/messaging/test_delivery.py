@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import current_tenant
 from polyclinic.db.session import clinic_transaction
 from polyclinic.identity.accounts.models import User
+from polyclinic.messaging.delivery.jobs import relay_all
 from polyclinic.messaging.delivery.models import Delivery
-from polyclinic.messaging.delivery.services import DeliveryFailed, deliver, prepare, relay_all
-from polyclinic.tenancy.context import current_tenant
+from polyclinic.messaging.delivery.services import DeliveryFailed, deliver, prepare
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.broker import create_broker
 from polyclinic.worker.jobs import enqueue

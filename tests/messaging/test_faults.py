@@ -31,8 +31,9 @@ from polyclinic.billing.models import OveragePolicy
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_session, clinic_transaction
 from polyclinic.identity.accounts.models import User
+from polyclinic.messaging.delivery.jobs import relay_all
 from polyclinic.messaging.delivery.models import Delivery
-from polyclinic.messaging.delivery.services import deliver, local_time, relay_all, relay_outbox
+from polyclinic.messaging.delivery.services import deliver, local_time, relay_outbox
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.broker import create_broker
 from polyclinic.worker.outbox import OutboxEvent

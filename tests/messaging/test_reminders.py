@@ -22,7 +22,7 @@ from polyclinic.db.session import clinic_transaction
 from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.delivery.models import Delivery
 from polyclinic.messaging.delivery.services import DeliveryFailed, deliver, local_time
-from polyclinic.scheduling.reminders import REMINDER_EVENT
+from polyclinic.scheduling.appointments.reminders import REMINDER_EVENT
 from polyclinic.tenancy.models import Tenant
 from polyclinic.worker.context import TenantContext
 from polyclinic.worker.jobs import declare_jobs

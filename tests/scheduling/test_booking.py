@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.billing.models import OveragePolicy, QuotaEntry
 from polyclinic.db.session import clinic_transaction, platform_session
-from polyclinic.scheduling.models import Appointment, AppointmentTransition
+from polyclinic.scheduling.appointments.models import Appointment, AppointmentTransition
 from polyclinic.tenancy.resolver import tenant_info
 from polyclinic.worker.outbox import OutboxEvent
 from tests.billing.test_quota import counters, put_on_plan

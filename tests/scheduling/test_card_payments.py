@@ -16,9 +16,9 @@ from polyclinic.billing.quota import QuotaEngine
 from polyclinic.config import Settings
 from polyclinic.db.session import clinic_transaction
 from polyclinic.payments.models import Payment
-from polyclinic.scheduling.holds import expire_holds
-from polyclinic.scheduling.jobs import sweep_holds
-from polyclinic.scheduling.models import Appointment
+from polyclinic.scheduling.appointments.holds import expire_holds
+from polyclinic.scheduling.appointments.jobs import sweep_holds
+from polyclinic.scheduling.appointments.models import Appointment
 from polyclinic.tenancy.resolver import tenant_info
 from polyclinic.worker.outbox import OutboxEvent
 from tests.billing.test_quota import counters

@@ -12,7 +12,7 @@ from sqlalchemy import Interval, literal, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.session import clinic_transaction
-from polyclinic.scheduling.models import Appointment
+from polyclinic.scheduling.appointments.models import Appointment
 from polyclinic.tenancy.resolver import tenant_info
 from tests.billing.test_quota import counters
 from tests.identity.conftest import ClinicApi

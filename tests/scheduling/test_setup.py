@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.billing.models import OveragePolicy
 from polyclinic.db.session import clinic_transaction
 from polyclinic.messaging.channels.models import ChannelSetting
-from polyclinic.scheduling.models import Practitioner, Service
+from polyclinic.scheduling.setup.models import Practitioner, Service
 from polyclinic.tenancy.resolver import tenant_info
 from tests.billing.test_quota import put_on_plan
 from tests.billing.test_stripe_billing import admin_of

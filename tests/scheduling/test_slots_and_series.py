@@ -7,7 +7,7 @@ import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from polyclinic.scheduling.models import Appointment
+from polyclinic.scheduling.appointments.models import Appointment
 from tests.billing.test_quota import counters
 from tests.identity.conftest import ClinicApi
 from tests.scheduling.conftest import BERLIN, bookable, iso, local

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.clinic.models import ClinicProfile
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_session, clinic_transaction, platform_session
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info
 from tests.conftest import Client

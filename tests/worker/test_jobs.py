@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.billing.models import StripeEvent
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import current_tenant
 from polyclinic.db.session import platform_session
-from polyclinic.tenancy.context import current_tenant
 from polyclinic.tenancy.models import Tenant
 from polyclinic.web.state import Runtime
 from polyclinic.worker.broker import create_broker

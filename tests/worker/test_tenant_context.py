@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.config import Settings
-from polyclinic.tenancy.context import current_tenant
+from polyclinic.db.context import current_tenant
 from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.worker.broker import create_broker
 from tests.tenancy.test_isolation import info

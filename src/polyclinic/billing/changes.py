@@ -14,8 +14,8 @@ from polyclinic.billing.models import LAPSED, Plan, Subscription
 from polyclinic.billing.plans import newest_active, unknown_plan
 from polyclinic.billing.stripe_billing import StripeBilling
 from polyclinic.billing.subscriptions import NO_SUBSCRIPTION, clinic_subscription, move_to_plan
+from polyclinic.db.context import TenantInfo
 from polyclinic.errors import Conflict, NotFound, Unavailable
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 
 

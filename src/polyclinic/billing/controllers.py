@@ -5,42 +5,36 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 import msgspec
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from litestar import Controller, get, patch, post
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.changes import SubscriptionChanges
 from polyclinic.billing.models import QuotaEntry, Subscription
-from polyclinic.billing.plans import Plans
 from polyclinic.billing.quota import QuotaEngine
 from polyclinic.billing.schemas import (
-    PlanCreate,
     PlanOut,
-    PlanUpdate,
     Quota,
     SubscriptionOut,
     UsageEntryOut,
     plan_out,
-    plan_values,
 )
 from polyclinic.billing.stripe_billing import stripe_billing
 from polyclinic.billing.subscriptions import NO_SUBSCRIPTION
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import platform_session
 from polyclinic.errors import NotFound
-from polyclinic.platform.guards import require_super_admin
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.naming import clinic_url
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
-from polyclinic.web.openapi import PLATFORM_READ, PLATFORM_WRITE, error_responses
+from polyclinic.web.openapi import error_responses
 from polyclinic.web.paging import Limit, Offset
 from polyclinic.web.state import Runtime
 
@@ -49,73 +43,6 @@ READ_BILLING = {"permission": ("billing", "read")}
 
 class QuotaEntryRepository(SQLAlchemyAsyncRepository[QuotaEntry]):
     model_type = QuotaEntry
-
-
-SUPER_ADMIN = {"guards": [require_super_admin], "security": [{"BearerToken": []}]}
-
-
-class PlansController(Controller):
-    """The list is public (the signup page shows it); everything else is for super-admins."""
-
-    path = "/platform/v1/plans"
-    tags = ["platform: plans"]
-
-    @get("/", summary="Plans a clinic can sign up for (public)", responses=PLATFORM_READ)
-    async def offered_plans(
-        self, platform_db: NamedDependency[AsyncSession]
-    ) -> Envelope[list[PlanOut]]:
-        return ok([plan_out(p) for p in await Plans(platform_db).offered()])
-
-    @post(
-        "/",
-        status_code=HTTP_201_CREATED,
-        summary="Create a plan",
-        responses=PLATFORM_WRITE,
-        **SUPER_ADMIN,
-    )
-    async def create_plan(
-        self, data: JSONBody[PlanCreate], platform_db: NamedDependency[AsyncSession]
-    ) -> Envelope[PlanOut]:
-        plan = await Plans(platform_db).create(plan_values(data))
-        return ok(plan_out(plan), "Plan created", HTTP_201_CREATED)
-
-    @get(
-        "/{plan_id:uuid}",
-        summary="Get a plan (any version)",
-        responses=PLATFORM_READ,
-        **SUPER_ADMIN,
-    )
-    async def get_plan(
-        self, plan_id: FromPath[uuid.UUID], platform_db: NamedDependency[AsyncSession]
-    ) -> Envelope[PlanOut]:
-        return ok(plan_out(await Plans(platform_db).get(plan_id)))
-
-    @patch(
-        "/{plan_id:uuid}",
-        summary="Change a plan; one in use gets a new version instead",
-        responses=PLATFORM_WRITE,
-        **SUPER_ADMIN,
-    )
-    async def update_plan(
-        self,
-        plan_id: FromPath[uuid.UUID],
-        data: JSONBody[PlanUpdate],
-        platform_db: NamedDependency[AsyncSession],
-    ) -> Envelope[PlanOut]:
-        plan = await Plans(platform_db).update(plan_id, plan_values(data))
-        return ok(plan_out(plan), "Plan saved")
-
-    @post(
-        "/{plan_id:uuid}/archive",
-        status_code=HTTP_200_OK,
-        summary="Stop offering a plan (its subscribers keep it)",
-        responses=PLATFORM_WRITE,
-        **SUPER_ADMIN,
-    )
-    async def archive_plan(
-        self, plan_id: FromPath[uuid.UUID], platform_db: NamedDependency[AsyncSession]
-    ) -> Envelope[PlanOut]:
-        return ok(plan_out(await Plans(platform_db).archive(plan_id)), "Plan archived")
 
 
 class ClinicBillingController(Controller):
@@ -209,6 +136,8 @@ class CancellationOut(msgspec.Struct, rename="camel"):
 
 
 MANAGE_BILLING = {"permission": ("billing", "manage")}
+
+
 MANAGE_RESPONSES = error_responses(400, 401, 403, 404, 409, 422, 502, 503)
 
 

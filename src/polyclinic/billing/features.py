@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.billing.models import Plan
 from polyclinic.billing.quota import PaymentRequired
 from polyclinic.billing.subscriptions import clinic_subscription
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_session
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.state import runtime_of
 
 FEATURE_NAMES = {

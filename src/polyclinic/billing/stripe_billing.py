@@ -13,9 +13,9 @@ from typing import Any
 from polyclinic.billing.models import Plan, Subscription
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.errors import InvalidInput
 from polyclinic.stripe_api import stripe_call, stripe_client
-from polyclinic.tenancy.context import TenantInfo
 
 
 def stripe_billing(settings: Settings) -> StripeBilling | None:

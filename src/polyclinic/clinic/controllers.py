@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.clinic.models import ClinicProfile
 from polyclinic.clinic.schemas import ClinicPublic, ProfileUpdate
 from polyclinic.clinic.services import ClinicProfiles
-from polyclinic.tenancy.context import TenantInfo
+from polyclinic.db.context import TenantInfo
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import CLINIC_PUBLIC, error_responses
 from polyclinic.web.patching import sent_fields

@@ -15,11 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.models import Subscription
 from polyclinic.clinic.models import ClinicProfile
+from polyclinic.db.context import TenantInfo
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.permissions.roles import Role
 from polyclinic.messaging.channels.models import ChannelSetting
-from polyclinic.scheduling.models import Practitioner, Service, ServicePractitioner, WeeklyHours
-from polyclinic.tenancy.context import TenantInfo
+from polyclinic.scheduling.setup.models import (
+    Practitioner,
+    Service,
+    ServicePractitioner,
+    WeeklyHours,
+)
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses
 

@@ -18,7 +18,7 @@ def server_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return to_sqlalchemy_url(url)
-    from polyclinic.dev import embedded_postgres_url
+    from polyclinic.db.embedded import embedded_postgres_url
 
     return to_sqlalchemy_url(embedded_postgres_url(PROJECT_ROOT / "var" / "pgdata", "postgres"))
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from polyclinic.tenancy.context import TenantInfo
+from polyclinic.db.context import TenantInfo
 
 TENANT_INFO_KEY = "tenant"
 

@@ -8,17 +8,17 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_session
 from polyclinic.errors import Unauthorized
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.services import Accounts
 from polyclinic.identity.mfa.services import Mfa
-from polyclinic.identity.permissions.guards import Principal
+from polyclinic.identity.permissions.guards import Principal, principal_of
 from polyclinic.identity.sessions.services import SESSION_ENDED, Sessions
 from polyclinic.identity.sessions.throttle import LoginThrottle
 from polyclinic.identity.staff.invitations import Invitations
 from polyclinic.identity.staff.services import Staff
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.caller import Caller, caller_of
 from polyclinic.web.state import Runtime
 
@@ -74,13 +74,15 @@ async def provide_invitations(
     clinic: NamedDependency[TenantInfo],
     runtime: NamedDependency[Runtime],
 ) -> Invitations:
-    return Invitations(clinic_db, clinic, runtime.mail)
+    return Invitations(clinic_db, clinic, runtime.mail, runtime.plan_limits)
 
 
 async def provide_staff(
-    clinic_db: NamedDependency[AsyncSession], sessions: NamedDependency[Sessions]
+    clinic_db: NamedDependency[AsyncSession],
+    sessions: NamedDependency[Sessions],
+    runtime: NamedDependency[Runtime],
 ) -> Staff:
-    return Staff(clinic_db, sessions)
+    return Staff(clinic_db, sessions, runtime.plan_limits)
 
 
 async def provide_me(
@@ -94,7 +96,13 @@ async def provide_me(
 
 logger = logging.getLogger("polyclinic.identity")
 
+
+async def provide_principal(request: Request) -> Principal:
+    return principal_of(request)
+
+
 IDENTITY_DEPENDENCIES = {
+    "principal": Provide(provide_principal),
     "caller": Provide(provide_caller),
     "sessions": Provide(provide_sessions),
     "mfa": Provide(provide_mfa),

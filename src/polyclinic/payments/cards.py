@@ -1,6 +1,7 @@
-"""Patient card payments: the clinic's connected Stripe account, a PaymentIntent per card
-booking as a destination charge with the platform's fee, and settling what cancellations and
-expired holds leave open (cancelling unpaid intents, refunding paid ones).
+"""Patient card payments: the clinic's connected Stripe account, a PaymentIntent per charge
+(a card booking) as a destination charge with the platform's fee, and settling what is left
+open (cancelling unpaid intents, refunding paid ones). What a payment pays for is the caller's
+business: scheduling decides which payments to start, confirm and settle.
 
 Stripe is never called while a booking's rows are locked: a booking commits its hold first,
 then asks Stripe; refunds and cancellations run after the change that causes them commits,
@@ -13,21 +14,29 @@ import functools
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
-from polyclinic.errors import Conflict, FieldError, InvalidInput, Unavailable
+from polyclinic.db.context import TenantInfo
+from polyclinic.errors import Conflict, FieldError, Unavailable
 from polyclinic.payments.models import Payment, PaymentAccount, PaymentStatus
-from polyclinic.scheduling.journal import note_step
-from polyclinic.scheduling.models import Appointment, AppointmentStatus, Service
-from polyclinic.scheduling.reminders import add_reminders
 from polyclinic.stripe_api import stripe_call, stripe_client
-from polyclinic.tenancy.context import TenantInfo
 
 logger = logging.getLogger("polyclinic.payments")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one PaymentIntent asks the patient to pay, for which appointment."""
+
+    appointment_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    description: str
 
 
 class CardPayments:
@@ -89,42 +98,32 @@ class CardPayments:
             )
         return account
 
-    @staticmethod
-    def check_chargeable(service: Service) -> None:
-        if service.price_minor <= 0:
-            raise InvalidInput(
-                f"{service.name} is free: there is nothing to pay by card",
-                [FieldError("paymentMethod", "must be in_clinic for a free service")],
-            )
-
-    async def start(
-        self, appointment: Appointment, service: Service, account: PaymentAccount
-    ) -> tuple[Payment, str]:
+    async def start(self, charge: Charge, account: PaymentAccount) -> tuple[Payment, str]:
         """A PaymentIntent for a committed hold, and its payment row (not committed).
         Returns the payment and the client secret the patient's browser needs."""
-        fee = service.price_minor * self.settings.platform_fee_basis_points // 10_000
+        fee = charge.amount_minor * self.settings.platform_fee_basis_points // 10_000
         intent = await stripe_call(
             self.stripe.v1.payment_intents.create_async(
                 params={
-                    "amount": service.price_minor,
-                    "currency": service.currency.lower(),
+                    "amount": charge.amount_minor,
+                    "currency": charge.currency.lower(),
                     "application_fee_amount": fee,
                     "transfer_data": {"destination": account.stripe_account_id},
                     "automatic_payment_methods": {"enabled": True},
-                    "description": f"{service.name} at {self.clinic.name}",
+                    "description": f"{charge.description} at {self.clinic.name}",
                     "metadata": {
                         "tenant_id": str(self.clinic.id),
-                        "appointment_id": str(appointment.id),
+                        "appointment_id": str(charge.appointment_id),
                     },
                 },
-                options={"idempotency_key": f"appointment-{appointment.id}"},
+                options={"idempotency_key": f"appointment-{charge.appointment_id}"},
             )
         )
         payment = Payment(
-            appointment_id=appointment.id,
+            appointment_id=charge.appointment_id,
             stripe_payment_intent_id=intent.id,
-            amount_minor=service.price_minor,
-            currency=service.currency,
+            amount_minor=charge.amount_minor,
+            currency=charge.currency,
             platform_fee_minor=fee,
             status=PaymentStatus.PENDING,
             refunded_minor=0,
@@ -138,51 +137,27 @@ class CardPayments:
         )
         return found is not None
 
-    async def confirm_paid(self, intent: dict[str, object]) -> Payment | None:
-        """`payment_intent.succeeded`: the hold becomes a confirmed appointment, once. If the
-        hold had expired meanwhile, the money goes back. Locks the appointment before the
-        payment, the order a cancellation takes them in."""
+    async def for_intent(self, intent_id: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """The payment recorded for a PaymentIntent and the appointment it pays for."""
         found = (
             await self.db.execute(
                 select(Payment.id, Payment.appointment_id).where(
-                    Payment.stripe_payment_intent_id == intent["id"]
+                    Payment.stripe_payment_intent_id == intent_id
                 )
             )
         ).first()
-        if found is None:
-            return None
-        appointment = await self.db.get_one(
-            Appointment, found.appointment_id, with_for_update=True, populate_existing=True
-        )
-        payment = await self.db.get_one(
-            Payment, found.id, with_for_update=True, populate_existing=True
-        )
-        if payment.status != PaymentStatus.PENDING:
-            return None  # applied before
-        if appointment.status == AppointmentStatus.PENDING_PAYMENT:
-            payment.status = PaymentStatus.SUCCEEDED
-            appointment.status = AppointmentStatus.CONFIRMED
-            appointment.hold_expires_at = None
-            note_step(self.db, appointment, "confirmed", AppointmentStatus.PENDING_PAYMENT, None)
-            await add_reminders(self.db, appointment)
-        else:
-            payment.status = PaymentStatus.REFUND_PENDING
-            logger.warning(
-                "clinic %s: payment %s arrived for appointment %s that is %s; refunding",
-                self.clinic.id,
-                intent["id"],
-                appointment.id,
-                appointment.status,
-            )
-        return payment
+        return (found.id, found.appointment_id) if found is not None else None
 
-    async def settle(self, payment_ids: Sequence[uuid.UUID] | None = None) -> int:
-        """Cancel the intents of holds that ended unpaid and refund what must be refunded,
-        each payment in its own transaction; returns how many were settled. A failure leaves
-        that payment open for the next sweep and goes on with the others."""
-        if payment_ids is None:
-            payment_ids = await self._open()
-            await self.db.commit()
+    async def locked(self, payment_id: uuid.UUID) -> Payment:
+        return await self.db.get_one(
+            Payment, payment_id, with_for_update=True, populate_existing=True
+        )
+
+    async def settle(self, payment_ids: Sequence[uuid.UUID]) -> int:
+        """Refund the payments marked for a refund and cancel the intents of the pending ones,
+        each payment in its own transaction; returns how many were settled. The caller passes
+        only pending payments whose appointment ended unpaid (cancellation is final). A
+        failure leaves that payment open for the next sweep and goes on with the others."""
         settled = 0
         for payment_id in payment_ids:
             try:
@@ -221,22 +196,6 @@ class CardPayments:
             )
         )
 
-    async def _open(self) -> list[uuid.UUID]:
-        """Refunds due, and intents of holds that will never be paid."""
-        return list(
-            await self.db.scalars(
-                select(Payment.id)
-                .join(Appointment, Appointment.id == Payment.appointment_id)
-                .where(
-                    (Payment.status == PaymentStatus.REFUND_PENDING)
-                    | (
-                        (Payment.status == PaymentStatus.PENDING)
-                        & (Appointment.status == AppointmentStatus.CANCELLED)
-                    )
-                )
-            )
-        )
-
     async def _refund(self, payment: Payment) -> None:
         refund = await stripe_call(
             self.stripe.v1.refunds.create_async(
@@ -254,9 +213,6 @@ class CardPayments:
         payment.stripe_refund_id = refund.id
 
     async def _cancel_intent(self, payment: Payment) -> None:
-        appointment = await self.db.get_one(Appointment, payment.appointment_id)
-        if appointment.status != AppointmentStatus.CANCELLED:
-            return
         intent = await stripe_call(
             self.stripe.v1.payment_intents.retrieve_async(payment.stripe_payment_intent_id)
         )

@@ -7,9 +7,9 @@ from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.db.context import TenantInfo
 from polyclinic.payments.cards import CardPayments
-from polyclinic.scheduling.appointment_schemas import PaymentAccountOut
-from polyclinic.tenancy.context import TenantInfo
+from polyclinic.payments.schemas import PaymentAccountOut
 from polyclinic.tenancy.naming import clinic_url
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.openapi import error_responses

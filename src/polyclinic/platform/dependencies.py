@@ -7,6 +7,7 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import Unauthorized
+from polyclinic.platform.lifecycle import clinic_provisioner
 from polyclinic.platform.mfa import PlatformMfa
 from polyclinic.platform.models import PlatformUser
 from polyclinic.platform.services import PlatformUsers
@@ -23,7 +24,7 @@ async def provide_registry(
 
 
 async def provide_provisioner(runtime: NamedDependency[Runtime]) -> Provisioner:
-    return Provisioner(runtime.engine, runtime.settings, mail=runtime.mail)
+    return clinic_provisioner(runtime.engine, runtime.settings, mail=runtime.mail)
 
 
 async def provide_domains(

@@ -10,8 +10,8 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from polyclinic.db.context import TenantInfo, current_tenant
 from polyclinic.errors import Forbidden, NotFound, Unavailable
-from polyclinic.tenancy.context import TenantInfo, current_tenant
 from polyclinic.tenancy.models import PLATFORM_SUSPENSION, SUSPENDED_BY_BILLING, TenantStatus
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies, normalize_host
 

@@ -2,7 +2,8 @@
 
 Provisioning is a small state machine, `provisioning -> active | failed`. A new clinic is
 registered as `provisioning` and built in one transaction: registry row, role, schema,
-grants, tables at head (the rendered DDL script, version stamped), profile, then `active`.
+grants, tables at head (the rendered DDL script, version stamped), the domains' `create`
+hooks (`lifecycle.py`), then `active`; their `created` hooks run after the commit.
 A failure rolls all of it back and records the clinic as `failed`, keeping its subdomain;
 nothing is left behind that blocks a retry. A retry first claims the failed clinic (back to
 `provisioning`, committed, so two retries cannot race) and then builds it the same way.
@@ -13,31 +14,22 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from polyclinic.billing.models import Plan
-from polyclinic.billing.plans import plan_for_signup
-from polyclinic.billing.subscriptions import start_trial
-from polyclinic.clinic.models import ClinicProfile
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import platform_session, quote_ident
 from polyclinic.errors import Conflict, DomainError, FieldError, NotFound
-from polyclinic.identity.accounts.models import User
-from polyclinic.identity.permissions.roles import Role
-from polyclinic.identity.staff.invitations import invitation_message, new_invitation
-from polyclinic.identity.staff.models import Invitation
 from polyclinic.tenancy.archive import dump_schema
+from polyclinic.tenancy.lifecycle import ClinicCreation, ClinicLifecycle, NewClinic
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, render_tenant_ddl
 from polyclinic.tenancy.models import Domain, Tenant, TenantStatus
 from polyclinic.tenancy.naming import check_subdomain, check_timezone, clinic_host, schema_name_for
 from polyclinic.tenancy.resolver import tenant_info
-from polyclinic.worker.mail import MailQueue
 
 logger = logging.getLogger("polyclinic.provisioning")
 
@@ -54,17 +46,6 @@ class ProvisioningFailed(DomainError):
 
 class _SubdomainTaken(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class NewClinic:
-    name: str
-    subdomain: str
-    timezone: str
-    admin_email: str
-    plan_code: str | None = None
-    # Self-service signup sets the admin's password at once; otherwise the admin is invited.
-    admin_password_hash: str | None = None
 
 
 def clinic_setup_sql(schema: str, role: str, ddl: str) -> str:
@@ -88,13 +69,13 @@ class Provisioner:
         self,
         engine: AsyncEngine,
         settings: Settings,
+        lifecycle: ClinicLifecycle,
         *,
-        mail: MailQueue | None = None,
         migrations: Path = TENANT_MIGRATIONS,
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.mail = mail
+        self.lifecycle = lifecycle
         self.migrations = migrations
 
     def primary_host(self, subdomain: str) -> str:
@@ -108,7 +89,7 @@ class Provisioner:
         check_subdomain(clinic.subdomain, self.settings.platform_subdomains)
         check_timezone(clinic.timezone)
         async with self.engine.connect() as connection:
-            plan = await plan_for_signup(connection, clinic.plan_code)
+            await self.lifecycle.check(connection, clinic)
         tenant = self._new_tenant(clinic)
         head, ddl = render_tenant_ddl(self.migrations)
         try:
@@ -118,15 +99,13 @@ class Provisioner:
                         await self._register(connection, tenant)
                 except IntegrityError:
                     raise _SubdomainTaken from None
-                invited = await self._build_schema(
-                    connection, tenant, head, ddl, plan, clinic.admin_password_hash
-                )
+                creation = await self._build_schema(connection, tenant, head, ddl, clinic)
         except _SubdomainTaken:
             return await self._resume_failed(clinic)
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=False)
             raise self._failed(tenant.id) from exc
-        self._send_admin_invitation(tenant, invited)
+        await self.lifecycle.created(creation)
         return tenant
 
     def _new_tenant(self, clinic: NewClinic) -> Tenant:
@@ -167,13 +146,10 @@ class Provisioner:
         tenant: Tenant,
         head: str,
         ddl: str,
-        plan: Plan | None,
-        admin_password_hash: str | None = None,
-    ) -> tuple[Invitation, str] | None:
-        """Role, schema, grants, tables at head, profile, the first admin's invitation, then
-        `active`: all or nothing. Returns the invitation and its token, to be mailed after
-        commit."""
-        now = utcnow()
+        clinic: NewClinic,
+    ) -> ClinicCreation:
+        """Role, schema, grants, tables at head, the domains' `create` hooks, then `active`:
+        all or nothing."""
         await connection.exec_driver_sql(
             clinic_setup_sql(tenant.schema_name, tenant.db_role, ddl),
             execution_options=NO_PARAMETERS,
@@ -181,20 +157,12 @@ class Provisioner:
         translated = await connection.execution_options(
             schema_translate_map={None: tenant.schema_name}
         )
-        await translated.execute(
-            insert(ClinicProfile).values(
-                id=uuid.uuid4(),
-                name=tenant.name,
-                timezone=tenant.timezone,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        invited = await self._first_admin(translated, tenant.admin_email, admin_password_hash)
-        if plan is not None:
-            await start_trial(connection, tenant.id, plan)
-        else:
-            logger.warning("no default plan: clinic %s starts without a subscription", tenant.slug)
+        info = tenant_info(tenant)
+        if info is None:
+            raise Conflict("The clinic changed while it was being provisioned")
+        creation = ClinicCreation(clinic=info, request=clinic, shared=connection, schema=translated)
+        await self.lifecycle.create(creation)
+        now = utcnow()
         activated = await connection.execute(
             update(Tenant)
             .where(Tenant.id == tenant.id, Tenant.status == TenantStatus.PROVISIONING)
@@ -212,45 +180,8 @@ class Provisioner:
         tenant.schema_version = head
         tenant.last_error = None
         tenant.updated_at = now
-        return invited
-
-    @staticmethod
-    async def _first_admin(
-        translated: AsyncConnection, email: str, password_hash: str | None
-    ) -> tuple[Invitation, str] | None:
-        """The admin's account when the password is known, else their invitation and its
-        token."""
-        now = utcnow()
-        if password_hash is not None:
-            await translated.execute(
-                insert(User).values(
-                    id=uuid.uuid4(),
-                    email=email,
-                    password_hash=password_hash,
-                    first_name="Clinic",
-                    last_name="Admin",
-                    role=Role.CLINIC_ADMIN,
-                    is_active=True,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            return None
-        invitation, token = new_invitation(email, Role.CLINIC_ADMIN, None)
-        invitation.id, invitation.created_at, invitation.updated_at = uuid.uuid4(), now, now
-        await translated.execute(
-            insert(Invitation).values(
-                {c.key: getattr(invitation, c.key) for c in Invitation.__table__.columns}
-            )
-        )
-        return invitation, token
-
-    def _send_admin_invitation(
-        self, tenant: Tenant, invited: tuple[Invitation, str] | None
-    ) -> None:
-        clinic = tenant_info(tenant)
-        if self.mail is not None and invited is not None and clinic is not None:
-            self.mail.enqueue(invitation_message(clinic, *invited))
+        creation.clinic = tenant_info(tenant) or info
+        return creation
 
     async def _resume_failed(self, clinic: NewClinic) -> Tenant:
         claimed = await self._claim(
@@ -261,7 +192,7 @@ class Provisioner:
         )
         if claimed is None:
             raise _taken(clinic.subdomain)
-        return await self._build_claimed(claimed, clinic.plan_code, clinic.admin_password_hash)
+        return await self._build_claimed(claimed, clinic)
 
     async def build(self, tenant_id: uuid.UUID) -> Tenant:
         """Build a clinic whose provisioning failed; an active clinic is returned as it is."""
@@ -273,7 +204,7 @@ class Provisioner:
             if tenant.status == TenantStatus.PROVISIONING:
                 raise Conflict("This clinic is being provisioned right now")
             raise Conflict(f"A {tenant.status} clinic cannot be provisioned again")
-        return await self._build_claimed(claimed)
+        return await self._build_claimed(claimed, _request_of(claimed))
 
     async def _claim(self, which: ColumnElement[bool], **changes: str) -> Tenant | None:
         """Move a failed clinic (or one stuck in `provisioning` by a crash) back to
@@ -295,25 +226,18 @@ class Provisioner:
             await session.commit()
         return claimed
 
-    async def _build_claimed(
-        self,
-        tenant: Tenant,
-        plan_code: str | None = None,
-        admin_password_hash: str | None = None,
-    ) -> Tenant:
-        """Build a claimed clinic: on the plan and with the admin a new signup asked for,
-        or (a retry by id) on the default plan with the admin invited."""
+    async def _build_claimed(self, tenant: Tenant, clinic: NewClinic) -> Tenant:
+        """Build a claimed clinic: as a new signup asked (its plan, its admin), or, a retry
+        by id, as the registry has it (the default plan, the admin invited)."""
         head, ddl = render_tenant_ddl(self.migrations)
         try:
             async with self.engine.begin() as connection:
-                plan = await plan_for_signup(connection, plan_code)
-                invited = await self._build_schema(
-                    connection, tenant, head, ddl, plan, admin_password_hash
-                )
+                await self.lifecycle.check(connection, clinic)
+                creation = await self._build_schema(connection, tenant, head, ddl, clinic)
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=True)
             raise self._failed(tenant.id) from exc
-        self._send_admin_invitation(tenant, invited)
+        await self.lifecycle.created(creation)
         return tenant
 
     async def _record_failure(self, tenant: Tenant, exc: Exception, *, registered: bool) -> None:
@@ -413,6 +337,10 @@ async def load_tenant(engine: AsyncEngine, tenant_id: uuid.UUID) -> Tenant:
     if tenant is None:
         raise NotFound("No clinic with this id")
     return tenant
+
+
+def _request_of(tenant: Tenant) -> NewClinic:
+    return NewClinic(tenant.name, tenant.slug, tenant.timezone, tenant.admin_email)
 
 
 def _taken(subdomain: str) -> Conflict:

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from polyclinic.tenancy.context import TenantInfo
+from polyclinic.db.context import TenantInfo
 from polyclinic.tenancy.models import Domain, Tenant
 
 _MAX_ENTRIES = 20_000

@@ -10,12 +10,10 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_session, platform_session
-from polyclinic.identity.permissions.guards import Principal, principal_of
-from polyclinic.messaging.delivery.services import nudge_relay
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.state import Runtime, runtime_of
-from polyclinic.worker.outbox import OUTBOX_WRITTEN
+from polyclinic.worker.outbox import OUTBOX_WRITTEN, nudge_relay
 
 
 async def provide_runtime(state: State) -> Runtime:
@@ -46,12 +44,7 @@ async def provide_clinic_db(
         await asyncio.to_thread(nudge_relay, runtime.broker, clinic)
 
 
-async def provide_principal(request: Request) -> Principal:
-    return principal_of(request)
-
-
 DEPENDENCIES = {
-    "principal": Provide(provide_principal),
     "runtime": Provide(provide_runtime),
     "platform_db": Provide(provide_platform_db),
     "clinic": Provide(provide_clinic),

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dramatiq import Broker
 from litestar.datastructures import State
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.tokens import TokenSigner
 from polyclinic.worker.mail import MailQueue
+
+
+class PlanLimits(Protocol):
+    """The clinic's plan refuses one more of something (staff seats, practitioners) once its
+    limit is reached; billing answers it, domains below billing ask through this."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        clinic_id: uuid.UUID,
+        limit: str,
+        noun: str,
+        count_in_use: Callable[[], Awaitable[int]],
+    ) -> None: ...
 
 
 @dataclass
@@ -23,6 +40,7 @@ class Runtime:
     signer: TokenSigner
     trusted_proxies: TrustedProxies
     mail: MailQueue
+    plan_limits: PlanLimits
     redis: Redis | None = field(default=None)
     # The job broker, once the app has started (None: jobs run as background tasks).
     broker: Broker | None = field(default=None)

@@ -18,9 +18,9 @@ from dramatiq.middleware.asyncio import AsyncIO
 from sqlalchemy import Engine
 
 from polyclinic.config import Settings
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.engine import create_sync_engine
 from polyclinic.errors import Unavailable
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import TENANT_INFO_QUERY, tenant_info
 from polyclinic.worker.context import TenantContext

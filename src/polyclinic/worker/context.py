@@ -13,7 +13,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import SkipMessage
 
-from polyclinic.tenancy.context import TenantInfo, current_tenant
+from polyclinic.db.context import TenantInfo, current_tenant
 from polyclinic.tenancy.models import TenantStatus
 
 logger = logging.getLogger("polyclinic.worker")

@@ -8,6 +8,7 @@ database and Redis through `job_resources()`.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -20,12 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polyclinic.config import Settings
 from polyclinic.db.engine import create_app_engine
 
-# Modules whose jobs every broker gets; each registers its jobs with @job on import.
-TASK_MODULES: tuple[str, ...] = (
-    "polyclinic.billing.jobs",
-    "polyclinic.scheduling.jobs",
-    "polyclinic.messaging.delivery.services",
-)
+# Every package's `jobs` module declares its jobs with @job on import; the worker names none.
+JOBS_MODULE = "jobs"
 
 
 @dataclass(frozen=True)
@@ -46,8 +43,19 @@ def job(*, queue: str = "default", **options: Any) -> Callable[[Callable[..., An
     return register
 
 
+def job_modules() -> list[str]:
+    """The `jobs` modules of every package under polyclinic, found by name."""
+    import polyclinic
+
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(polyclinic.__path__, "polyclinic.")
+        if info.name.rsplit(".", 1)[-1] == JOBS_MODULE and not info.ispkg and info.name != __name__
+    )
+
+
 def declare_jobs(broker: dramatiq.Broker) -> None:
-    for module in TASK_MODULES:
+    for module in job_modules():
         importlib.import_module(module)
     for name, spec in _JOBS.items():
         if name not in broker.actors:

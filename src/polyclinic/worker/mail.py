@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from polyclinic.tenancy.context import TenantInfo
+from polyclinic.db.context import TenantInfo
 
 logger = logging.getLogger("polyclinic.mail")
 

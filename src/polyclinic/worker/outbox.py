@@ -4,9 +4,11 @@ them, for messaging to relay after commit (so a broker outage loses nothing)."""
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 from typing import Any
 
+import dramatiq
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -14,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyclinic.db.base import TenantBase, UUIDKey, utcnow
+from polyclinic.db.context import TenantInfo, in_clinic
+from polyclinic.worker.jobs import enqueue
 
 
 class OutboxEvent(UUIDKey, TenantBase):
@@ -45,6 +49,8 @@ class OutboxEvent(UUIDKey, TenantBase):
     finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
+logger = logging.getLogger("polyclinic.messaging")
+
 OUTBOX_WRITTEN = "outbox_written"
 # When an event may be relayed: its due time, else at once.
 DUE_AT = func.coalesce(OutboxEvent.due_at, OutboxEvent.created_at)
@@ -71,3 +77,17 @@ def record(
     )
     # For the request's end: a relay is asked for at once, not at the next periodic run.
     session.info[OUTBOX_WRITTEN] = True
+
+
+# The job that relays one clinic's outbox (declared by messaging's delivery).
+NUDGE_JOB = "relay_clinic_outbox"
+
+
+def nudge_relay(broker: dramatiq.Broker, clinic: TenantInfo) -> None:
+    """Ask for the clinic's outbox to be relayed now. Blocking (call it off the event loop);
+    a broker that cannot be reached is logged, and the periodic relay takes the events."""
+    with in_clinic(clinic):
+        try:
+            enqueue(broker, NUDGE_JOB)
+        except Exception as exc:
+            logger.warning("outbox left to the periodic relay (%s)", type(exc).__name__)

@@ -10,6 +10,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.db.context import TenantInfo
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.schemas import (
     ChangePasswordRequest,
@@ -32,7 +33,6 @@ from polyclinic.identity.permissions.auth_routes import (
 from polyclinic.identity.permissions.guards import (
     Principal,
 )
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.caller import Caller
 from polyclinic.web.envelope import Envelope, ok
 from polyclinic.web.patching import sent_fields

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
 from polyclinic.identity.accounts.models import User, UserToken
 from polyclinic.identity.accounts.opaque import hash_token, new_token
@@ -21,7 +22,6 @@ from polyclinic.identity.permissions.roles import Role
 from polyclinic.identity.sessions.services import IssuedTokens, Sessions
 from polyclinic.identity.sessions.throttle import LoginThrottle
 from polyclinic.identity.trail import services as trail
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.caller import Caller
 from polyclinic.worker.mail import MailMessage, MailQueue
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.errors import Conflict, FieldError, InvalidInput
 from polyclinic.identity.accounts.models import User, UserToken
 from polyclinic.identity.mfa.totp import (
@@ -21,7 +22,6 @@ from polyclinic.identity.mfa.totp import (
     wrong_enrolment_code,
 )
 from polyclinic.identity.trail import services as trail
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.caller import Caller
 
 RECOVERY = "mfa_recovery"

@@ -10,13 +10,13 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from polyclinic.config import Settings
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_session
 from polyclinic.errors import Forbidden, Unauthorized
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.permissions.matrix import MATRIX, Permission, allowed, is_public
 from polyclinic.identity.permissions.roles import Role
 from polyclinic.identity.sessions.services import SESSION_ENDED, Sessions
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.middleware import request_host
 from polyclinic.tenancy.resolver import normalize_host
 from polyclinic.web.bearer import bearer_token, sign_in_first

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.errors import NotFound, Unauthorized
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.opaque import hash_token, new_token
 from polyclinic.identity.sessions.models import AuthSession, RefreshToken
 from polyclinic.identity.trail import services as trail
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.caller import Caller
 from polyclinic.web.tokens import TokenSigner, clinic_audience
 

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.features import check_limit
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.opaque import hash_token, new_token
@@ -23,8 +23,8 @@ from polyclinic.identity.accounts.services import check_new_password
 from polyclinic.identity.permissions.roles import STAFF_ROLES, Role
 from polyclinic.identity.staff.models import Invitation
 from polyclinic.identity.trail import services as trail
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.web.caller import Caller
+from polyclinic.web.state import PlanLimits
 from polyclinic.worker.mail import MailMessage, MailQueue
 
 INVITATION_LIFETIME = datetime.timedelta(days=7)
@@ -58,7 +58,10 @@ def new_invitation(email: str, role: str, invited_by: uuid.UUID | None) -> tuple
 
 
 class Invitations:
-    def __init__(self, session: AsyncSession, tenant: TenantInfo, mail: MailQueue) -> None:
+    def __init__(
+        self, session: AsyncSession, tenant: TenantInfo, mail: MailQueue, plan_limits: PlanLimits
+    ) -> None:
+        self.plan_limits = plan_limits
         self.db = session
         self.tenant = tenant
         self.mail = mail
@@ -77,7 +80,7 @@ class Invitations:
                 [FieldError("email", "already has an account")],
             )
         await self._revoke_pending(email)
-        await check_staff_seat(self.db, self.tenant.id)
+        await check_staff_seat(self.db, self.tenant.id, self.plan_limits)
         invitation, token = new_invitation(email, role, actor)
         self.db.add(invitation)
         await self.db.flush()
@@ -188,7 +191,9 @@ class Invitations:
         )
 
 
-async def check_staff_seat(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+async def check_staff_seat(
+    session: AsyncSession, tenant_id: uuid.UUID, plan_limits: PlanLimits
+) -> None:
     """One more staff member (or an invitation that may become one) within the plan."""
 
     async def seats_in_use() -> int:
@@ -204,4 +209,4 @@ async def check_staff_seat(session: AsyncSession, tenant_id: uuid.UUID) -> None:
         )
         return int(staff or 0) + int(pending or 0)
 
-    await check_limit(session, tenant_id, "max_staff", "staff", seats_in_use)
+    await plan_limits(session, tenant_id, "max_staff", "staff", seats_in_use)

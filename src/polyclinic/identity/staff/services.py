@@ -16,6 +16,7 @@ from polyclinic.identity.sessions.services import Sessions
 from polyclinic.identity.staff.invitations import check_staff_seat
 from polyclinic.identity.trail import services as trail
 from polyclinic.web.caller import Caller
+from polyclinic.web.state import PlanLimits
 
 
 class UserRepository(SQLAlchemyAsyncRepository[User]):
@@ -23,9 +24,10 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
 
 
 class Staff:
-    def __init__(self, session: AsyncSession, sessions: Sessions) -> None:
+    def __init__(self, session: AsyncSession, sessions: Sessions, plan_limits: PlanLimits) -> None:
         self.db = session
         self.sessions = sessions
+        self.plan_limits = plan_limits
 
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         rows, total = await UserRepository(session=self.db).get_many_and_count(
@@ -64,7 +66,7 @@ class Staff:
         if not active and user.role == Role.CLINIC_ADMIN:
             await self._keep_an_admin(user)
         if active and not user.is_active:
-            await check_staff_seat(self.db, self.sessions.tenant.id)
+            await check_staff_seat(self.db, self.sessions.tenant.id, self.plan_limits)
         user.is_active = active
         ended = 0
         if not active:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo, in_clinic
 from polyclinic.db.session import clinic_session
 from polyclinic.errors import DomainError
 from polyclinic.identity.accounts.models import User
@@ -32,7 +33,6 @@ from polyclinic.messaging.delivery.models import (
 )
 from polyclinic.messaging.preferences.services import locale_for
 from polyclinic.messaging.templates.services import BASE_LOCALE, Templates
-from polyclinic.tenancy.context import TenantInfo, in_clinic
 from polyclinic.tenancy.naming import clinic_url
 from polyclinic.worker.mail import MailMessage
 from polyclinic.worker.outbox import OutboxEvent

@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
-from polyclinic.db.session import clinic_of, clinic_session, platform_session
+from polyclinic.db.context import TenantInfo, in_clinic
+from polyclinic.db.session import clinic_of, clinic_session
 from polyclinic.errors import Conflict, DomainError, InvalidInput, NotFound, UpstreamFailed
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.permissions.roles import Role
@@ -42,24 +43,19 @@ from polyclinic.messaging.delivery.account_mail import ACCOUNT_MAIL_KINDS
 from polyclinic.messaging.delivery.models import ERROR_LENGTH, Delivery, DeliveryStatus
 from polyclinic.messaging.preferences.services import locale_for, reach_for
 from polyclinic.messaging.templates.services import Rendered, Templates
-from polyclinic.scheduling.lifecycle import check_in_token
-from polyclinic.scheduling.models import Appointment, Practitioner, Service
-from polyclinic.scheduling.reminders import REMINDER_EVENT, reminder_holds
-from polyclinic.tenancy.context import TenantInfo, current_tenant, in_clinic
-from polyclinic.tenancy.models import Tenant, TenantStatus
+from polyclinic.scheduling.appointments.lifecycle import check_in_token
+from polyclinic.scheduling.appointments.models import Appointment
+from polyclinic.scheduling.appointments.reminders import REMINDER_EVENT, reminder_holds
+from polyclinic.scheduling.setup.models import Practitioner, Service
 from polyclinic.tenancy.naming import clinic_url
-from polyclinic.tenancy.resolver import tenant_info
 from polyclinic.web.tokens import TokenSigner
-from polyclinic.worker.jobs import enqueue, job, job_resources
+from polyclinic.worker.jobs import enqueue
 from polyclinic.worker.outbox import DUE_AT, OutboxEvent
 
 logger = logging.getLogger("polyclinic.messaging")
 
 
 DELIVER_JOB = "deliver_event"
-
-
-NUDGE_JOB = "relay_clinic_outbox"
 
 
 QUOTA_KIND = "quota_threshold"
@@ -192,73 +188,12 @@ async def close_abandoned(session: AsyncSession, claim: datetime.timedelta) -> i
     return int(closed)
 
 
-async def relay_all(engine: AsyncEngine, broker: dramatiq.Broker, settings: Settings) -> int:
-    """Relay every active clinic's outbox; one clinic's trouble does not stop the others."""
-    async with platform_session(engine) as session:
-        tenants = (
-            await session.scalars(select(Tenant).where(Tenant.status == TenantStatus.ACTIVE))
-        ).all()
-    relayed = 0
-    for tenant in tenants:
-        clinic = tenant_info(tenant)
-        assert clinic is not None
-        with in_clinic(clinic):
-            try:
-                async with clinic_session(engine, clinic) as session:
-                    await close_abandoned(session, claim_time(settings))
-                    relayed += await relay_outbox(
-                        session, broker, again_after=relay_again(settings)
-                    )
-            except Exception as exc:
-                logger.warning("outbox not relayed (%s)", type(exc).__name__)
-    return relayed
-
-
 def claim_time(settings: Settings) -> datetime.timedelta:
     return datetime.timedelta(seconds=settings.delivery_claim_seconds)
 
 
 def relay_again(settings: Settings) -> datetime.timedelta:
     return datetime.timedelta(seconds=settings.outbox_relay_again_seconds)
-
-
-@job(queue="messaging", max_retries=0)
-async def relay_outboxes() -> None:
-    resources = job_resources()
-    assert resources.broker is not None
-    await relay_all(resources.engine, resources.broker, resources.settings)
-
-
-@job(queue="messaging", max_retries=0)
-async def relay_clinic_outbox() -> None:
-    """One clinic's outbox, right after a request wrote to it (the periodic relay is the
-    safety net when this job is lost)."""
-    clinic = current_tenant.get()
-    if clinic is None:
-        raise RuntimeError("relay_clinic_outbox runs in a clinic's context only")
-    resources = job_resources()
-    assert resources.broker is not None
-    async with clinic_session(resources.engine, clinic) as session:
-        await relay_outbox(session, resources.broker, again_after=relay_again(resources.settings))
-
-
-def nudge_relay(broker: dramatiq.Broker, clinic: TenantInfo) -> None:
-    """Ask for the clinic's outbox to be relayed now. Blocking (call it off the event loop);
-    a broker that cannot be reached is logged, and the periodic relay takes the events."""
-    with in_clinic(clinic):
-        try:
-            enqueue(broker, NUDGE_JOB)
-        except Exception as exc:
-            logger.warning("outbox left to the periodic relay (%s)", type(exc).__name__)
-
-
-@job(queue="messaging", max_retries=8, min_backoff=15_000, max_backoff=3_600_000)
-async def deliver_event(event_id: str) -> None:
-    clinic = current_tenant.get()
-    if clinic is None:
-        raise RuntimeError("deliver_event runs in a clinic's context only")
-    resources = job_resources()
-    await deliver(resources.engine, resources.settings, clinic, uuid.UUID(event_id))
 
 
 async def deliver(

@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_transaction
 from polyclinic.errors import DomainError, NotFound
 from polyclinic.messaging.channels.secrets import ChannelSecrets
 from polyclinic.messaging.keys.check import rewrap_check, verify_master_key
 from polyclinic.messaging.keys.models import DataKey
 from polyclinic.messaging.keys.services import SecretBox, data_key_context, lock_data_keys
-from polyclinic.tenancy.context import TenantInfo
 from polyclinic.tenancy.models import Tenant, TenantStatus
 from polyclinic.tenancy.resolver import tenant_info
 

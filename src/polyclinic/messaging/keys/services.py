@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
+from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import clinic_of
 from polyclinic.messaging.errors import SecretUnreadable
 from polyclinic.messaging.keys.masters import Keyring, keyring_for
 from polyclinic.messaging.keys.models import DataKey
-from polyclinic.tenancy.context import TenantInfo
 
 DATA_KEY_BYTES = 32
 
