@@ -134,7 +134,7 @@ class PlatformAuthController(Controller):
         status_code=HTTP_200_OK,
         summary="Turn two-factor sign-in off",
         guards=[require_super_admin],
-        responses=PLATFORM_WRITE,
+        responses=error_responses(400, 401, 403, 404, 409, 422, 429),
     )
     async def mfa_disable(
         self,
