@@ -173,7 +173,8 @@ class ClinicsController(Controller):
                 subdomain=data.subdomain,
                 timezone=data.timezone,
                 admin_email=data.admin_email.strip().lower(),
-            )
+            ),
+            by_operator=True,
         )
         await runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic created", HTTP_201_CREATED)

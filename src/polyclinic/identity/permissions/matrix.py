@@ -3,8 +3,10 @@
 Each clinic route names one (resource, action) in its `opt`; the `authorize` guard looks it
 up here. A route without an entry is refused, so nothing is reachable by omission.
 Ownership sits on top: for the roles in `OWN_ONLY`, a permission covers only the caller's own
-records (a patient sees their own profile; later, a doctor the appointments they hold), and
-the service narrows its query with `only_own`.
+records, and the service narrows its query or refuses with `only_own`: a patient, their own
+profile and the appointments booked for them; a doctor steps (checks in, treats, marks as
+no-show, cancels) only the appointments they are the practitioner of, where a clinic admin,
+receptionist or nurse steps any.
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ OWN_ONLY: dict[Permission, frozenset[str]] = {
     ("appointments", "read"): frozenset({Role.PATIENT}),
     ("appointments", "book"): frozenset({Role.PATIENT}),
     ("appointments", "reschedule"): frozenset({Role.PATIENT}),
-    ("appointments", "cancel"): frozenset({Role.PATIENT}),
+    ("appointments", "cancel"): frozenset({Role.PATIENT, Role.DOCTOR}),
+    ("appointments", "check_in"): frozenset({Role.DOCTOR}),
+    ("appointments", "treat"): frozenset({Role.DOCTOR}),
+    ("appointments", "no_show"): frozenset({Role.DOCTOR}),
 }
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
+from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT, PaymentRequired
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.context import TenantInfo, in_clinic
@@ -474,13 +474,29 @@ async def retry(session: AsyncSession, settings: Settings, delivery_id: uuid.UUI
             "Only failed, not sent or unconfirmed deliveries are retried; "
             f"this one is {delivery.status}"
         )
+    senders = await _sender_unless_lapsed(session, settings, delivery.channel)
     delivery.status = DeliveryStatus.PENDING
     delivery.reason = None
     await session.commit()
-    sent = await send(session, settings, delivery_id)
+    sent = await send(session, settings, delivery_id, senders)
     if sent is None:
         raise Conflict("Another worker is sending this delivery now")
     return sent
+
+
+async def _sender_unless_lapsed(
+    session: AsyncSession, settings: Settings, channel: str
+) -> dict[str, Sender] | None:
+    """402, and nothing changed, when the message would need the platform's provider that
+    the clinic's standing does not allow; a sender that cannot be built is left to `send`,
+    which records why."""
+    try:
+        sender = await sender_for(session, settings, channel)
+    except DomainError:
+        return None
+    if sender.lapsed:
+        raise PaymentRequired(f"Not sent: {sender.reason}; a clinic admin can settle it in billing")
+    return {channel: sender}
 
 
 async def list_deliveries(
