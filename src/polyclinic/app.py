@@ -23,6 +23,7 @@ from polyclinic.billing.features import check_limit
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.clinic.onboarding import OnboardingController
+from polyclinic.clinic.origins import ProfileOrigins
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.accounts.controllers import AccountsController
@@ -70,6 +71,7 @@ from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
 from polyclinic.web.health import HealthController
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
+from polyclinic.web.security import CorsMiddleware, security_headers
 from polyclinic.web.state import Runtime
 from polyclinic.web.tokens import TokenSigner
 from polyclinic.worker.broker import InProcessWorkers, create_broker
@@ -91,6 +93,7 @@ def build_runtime(settings: Settings) -> Runtime:
         mail=MailQueue(ClinicMailer(engine, settings)),
         plan_limits=check_limit,
         redis=redis,
+        clinic_origins=ProfileOrigins(engine, settings.tenant_cache_ttl),
     )
 
 
@@ -211,10 +214,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             RequestIdMiddleware(),
             TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies),
+            CorsMiddleware(runtime.clinic_origins),
             auth_rate_limit(settings).middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[add_request_id_header],
+        before_send=[
+            add_request_id_header,
+            security_headers(settings.hsts_max_age, runtime.trusted_proxies),
+        ],
         on_startup=[start_runtime],
         on_shutdown=[close_runtime],
         state=State({"runtime": runtime}),

@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     check_in_opens_minutes: Annotated[int, msgspec.Meta(ge=5, le=720)] = 60
     delivery_claim_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 120
     outbox_relay_again_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 600
+    hsts_max_age: Annotated[int, msgspec.Meta(ge=0)] = 31_536_000
     public_url_scheme: Annotated[str, msgspec.Meta(pattern="^https?$")] = "https"
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
