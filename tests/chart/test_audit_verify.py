@@ -60,7 +60,9 @@ async def test_a_changed_entry_with_its_hash_recomputed_breaks_the_link_after_it
     clinic: Clinic, engine: AsyncEngine, env: dict[str, str]
 ) -> None:
     await reads(clinic, 3)
-    await tamper(engine, clinic, "UPDATE {s}.audit_entries SET hash = repeat('0', 64) WHERE seq = 2")
+    await tamper(
+        engine, clinic, "UPDATE {s}.audit_entries SET hash = repeat('0', 64) WHERE seq = 2"
+    )
     result = await verify(env, "--tenant", clinic.api.tenant.slug)
     assert result.exit_code == 1
     assert "entry #2" in result.output
