@@ -3,7 +3,8 @@ transaction, so an entry exists exactly when the work it describes commits, and 
 whose entry cannot be written fails.
 
 Writers serialise per clinic on the chain head row (locked until their transaction ends):
-concurrent requests each append after the one before, and the chain stays one line.
+concurrent requests each append after the one before, and the chain stays one line. So a
+route records last, right before it commits, to hold that lock for as short as it can.
 """
 
 from __future__ import annotations
