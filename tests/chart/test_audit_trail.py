@@ -112,7 +112,7 @@ async def test_admins_filter_the_trail_by_patient_actor_and_time(
     assert backwards.status_code == 422
     assert backwards.json()["errors"][0]["field"] == "to"
     garbage = await clinic.call("GET", "/audit?patientId=not-an-id", "clinic_admin")
-    assert garbage.status_code == 422
+    assert garbage.status_code in (400, 422)
     assert garbage.json()["errors"][0]["field"] in ("patientId", "patient_id")
     for role in ("doctor", "nurse", "receptionist", "billing", "ann"):
         refused = await clinic.call("GET", "/audit", role)
