@@ -117,3 +117,19 @@ async def test_an_unknown_clinic_is_a_clear_error(env: dict[str, str]) -> None:
     result = await verify(env, "--tenant", "nobody-here")
     assert result.exit_code != 0
     assert "No clinic has the subdomain 'nobody-here'" in result.output
+
+
+async def test_an_entry_slipped_in_after_the_head_is_found(
+    clinic: Clinic, engine: AsyncEngine, env: dict[str, str]
+) -> None:
+    await reads(clinic, 2)
+    await tamper(
+        engine,
+        clinic,
+        "INSERT INTO {s}.audit_entries (id, seq, occurred_at, action, resource, emergency, "
+        "prev_hash, hash) SELECT gen_random_uuid(), 3, now(), 'read', 'patient', false, hash, "
+        "repeat('f', 64) FROM {s}.audit_entries WHERE seq = 2",
+    )
+    result = await verify(env, "--tenant", clinic.api.tenant.slug)
+    assert result.exit_code == 1
+    assert "entry #3" in result.output and "beyond the chain head" in result.output
