@@ -20,6 +20,12 @@ from redis.asyncio import Redis
 import polyclinic.models  # noqa: F401  (every table on its metadata)
 from polyclinic.billing.controllers import ClinicBillingController, ClinicSubscriptionController
 from polyclinic.billing.features import check_limit
+from polyclinic.chart.audit.controllers import (
+    AccessLogController,
+    AuditController,
+    EmergencyAccessController,
+)
+from polyclinic.chart.audit.dependencies import AUDIT_DEPENDENCIES
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.clinic.onboarding import OnboardingController
@@ -102,7 +108,7 @@ def clinic_api() -> Router:
     return Router(
         path="/api/v1",
         guards=[authorize],
-        dependencies=IDENTITY_DEPENDENCIES,
+        dependencies={**IDENTITY_DEPENDENCIES, **AUDIT_DEPENDENCIES},
         route_handlers=[
             ClinicController,
             AccountsController,
@@ -127,6 +133,9 @@ def clinic_api() -> Router:
             PaymentsController,
             BookingPolicyController,
             OnboardingController,
+            AuditController,
+            AccessLogController,
+            EmergencyAccessController,
         ],
     )
 

@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_hold_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 15
     platform_fee_basis_points: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 300
     check_in_opens_minutes: Annotated[int, msgspec.Meta(ge=5, le=720)] = 60
+    emergency_access_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
     delivery_claim_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 120
     outbox_relay_again_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 600
     hsts_max_age: Annotated[int, msgspec.Meta(ge=0)] = 31_536_000

@@ -1,4 +1,5 @@
-"""Patients as the clinic's staff see them; a patient sees only themself."""
+"""Patients as the clinic's staff see them; a patient sees only themself. Every patient a
+page shows, and every record read, is an entry in the chart's audit trail (`audit`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polyclinic.errors import NotFound
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.schemas import UserOut, user_out
-from polyclinic.identity.permissions.guards import Principal
-from polyclinic.identity.permissions.matrix import only_own
+from polyclinic.identity.permissions.phi import PatientDataTrail
 from polyclinic.identity.permissions.roles import Role
 from polyclinic.identity.staff.services import UserRepository
 from polyclinic.web.envelope import Envelope, PagedEnvelope, ok, page
@@ -38,6 +38,7 @@ class PatientsController(Controller):
     async def list_patients(
         self,
         clinic_db: NamedDependency[AsyncSession],
+        audit: NamedDependency[PatientDataTrail],
         q: FromQuery[str | None] = None,
         limit: Limit = 20,
         offset: Offset = 0,
@@ -56,6 +57,7 @@ class PatientsController(Controller):
                 )
             )
         rows, total = await UserRepository(session=clinic_db).get_many_and_count(*filters)
+        await audit.listed("patient", [u.id for u in rows])
         return page([user_out(u) for u in rows], total=total, limit=limit, offset=offset)
 
     @get(
@@ -68,12 +70,12 @@ class PatientsController(Controller):
         self,
         patient_id: FromPath[uuid.UUID],
         clinic_db: NamedDependency[AsyncSession],
-        principal: NamedDependency[Principal],
+        audit: NamedDependency[PatientDataTrail],
     ) -> Envelope[UserOut]:
         # Someone else's record answers like a missing one: its existence is not revealed.
-        if only_own(READ, principal.role) and patient_id != principal.user_id:
-            raise NotFound("No such patient")
+        access = await audit.open_chart(patient_id, READ)
         patient = await clinic_db.get(User, patient_id)
         if patient is None or patient.role != Role.PATIENT:
             raise NotFound("No such patient")
+        await audit.read("patient", patient_id, access=access)
         return ok(user_out(patient))
