@@ -16,7 +16,12 @@ from polyclinic.db.context import TenantInfo
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
 from polyclinic.identity.accounts.models import User, UserToken
 from polyclinic.identity.accounts.opaque import hash_token, new_token
-from polyclinic.identity.accounts.passwords import hash_password, password_problem, verify_password
+from polyclinic.identity.accounts.passwords import (
+    hash_password,
+    password_problem,
+    verify_and_update,
+    verify_password,
+)
 from polyclinic.identity.mfa.services import Mfa
 from polyclinic.identity.permissions.roles import Role
 from polyclinic.identity.sessions.services import IssuedTokens, Sessions
@@ -113,7 +118,8 @@ class Accounts:
         await self.throttle.begin(email, caller.ip)
         user = await self.by_email(email)
         stored = user.password_hash if user is not None else None
-        if not await asyncio.to_thread(verify_password, password, stored) or user is None:
+        valid, rehashed = await asyncio.to_thread(verify_and_update, password, stored)
+        if not valid or user is None:
             user_id = user.id if user else None
             trail.record(self.db, caller, "login_failed", user_id=user_id, email=email)
             if await self.throttle.failed(email, caller.ip):
@@ -131,6 +137,8 @@ class Accounts:
             await self.db.commit()
             raise Unauthorized("The code is wrong", [FieldError("totp", "does not match")])
         await self.throttle.succeeded(email)
+        if rehashed is not None:  # made with older parameters: stored again with today's
+            user.password_hash = rehashed
         tokens = await self.sessions.start(user, caller)
         trail.record(self.db, caller, "login_succeeded", user_id=user.id)
         await self.db.commit()
