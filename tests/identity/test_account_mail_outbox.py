@@ -5,6 +5,7 @@ by the relay if the process that wrote it stops first, and erased once sent."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,16 +17,17 @@ import msgspec
 import pytest
 from dramatiq import Worker
 from litestar import Litestar
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.app import create_app
 from polyclinic.config import Settings
+from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_session, clinic_transaction, quote_ident
 from polyclinic.messaging.delivery.account_mail import AccountMailTokens
 from polyclinic.messaging.delivery.jobs import relay_all
 from polyclinic.messaging.delivery.models import Delivery
-from polyclinic.messaging.delivery.services import deliver
+from polyclinic.messaging.delivery.services import close_abandoned, deliver
 from polyclinic.messaging.errors import SecretUnreadable
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info
@@ -322,3 +324,39 @@ async def test_without_a_master_key_the_code_is_not_kept(
     assert delivery.status == "not_sent"
     assert delivery.reason is not None and "asks for a new one" in delivery.reason
     assert [r for r in smtp.stand_in.received if lost in r.rcpt_tos] == []
+
+
+async def test_no_code_is_kept_longer_than_any_code_lives(
+    sealing_settings: Settings, clinics: tuple[Tenant, Tenant], engine: AsyncEngine
+) -> None:
+    tenant = clinics[1]
+    emails = [f"{n}-{uuid.uuid4().hex[:6]}@example.com" for n in ("old", "new")]
+    for email in emails:
+        await add_user(engine, tenant, email, "nurse")
+    app = app_for(sealing_settings, StoppedProcess())
+    try:
+        clinic = ClinicApi(Client(app), tenant)
+        for email in emails:
+            await clinic.call("POST", "/auth/forgot-password", json={"email": email})
+        await app.state.runtime.mail.drain()
+    finally:
+        await closed(app)
+    async with clinic_transaction(engine, info(tenant)) as session:
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.payload["to"].astext == emails[0])
+            .values(created_at=utcnow() - datetime.timedelta(days=8))
+        )
+
+    async with clinic_session(engine, info(tenant)) as session:
+        await close_abandoned(session, datetime.timedelta(seconds=120))
+
+    async with clinic_transaction(engine, info(tenant)) as session:
+        events = {
+            e.payload["to"]: e
+            for e in await session.scalars(
+                select(OutboxEvent).where(OutboxEvent.kind == "account.password_reset")
+            )
+        }
+    assert "token" not in events[emails[0]].payload
+    assert "token" in events[emails[1]].payload
