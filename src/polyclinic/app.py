@@ -46,8 +46,9 @@ from polyclinic.identity.staff.controllers import (
 from polyclinic.identity.trail.controllers import AuthEventsController
 from polyclinic.logs import configure_logging
 from polyclinic.messaging.channels.controllers import MessagingChannelsController
-from polyclinic.messaging.delivery.account_mail import ClinicMailer
+from polyclinic.messaging.delivery.account_mail import AccountMailTokens
 from polyclinic.messaging.delivery.controllers import DeliveriesController
+from polyclinic.messaging.delivery.mailer import ClinicMailer
 from polyclinic.messaging.keys.check import verify_master_key
 from polyclinic.messaging.keys.masters import keyring_for
 from polyclinic.messaging.preferences.controllers import PreferencesController
@@ -96,7 +97,9 @@ def build_runtime(settings: Settings) -> Runtime:
         resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis, settings.redis_namespace),
         signer=TokenSigner(settings),
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
-        mail=MailQueue(ClinicMailer(engine, settings)),
+        mail=MailQueue(
+            ClinicMailer(engine, settings), sealer=AccountMailTokens(settings), engine=engine
+        ),
         plan_limits=check_limit,
         redis=redis,
         clinic_origins=ProfileOrigins(engine, settings.tenant_cache_ttl),

@@ -72,6 +72,10 @@ def run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = _settings()
+    if not settings.mfa_sealing_keys:
+        raise click.ClickException(
+            "MFA_SEALING_KEYS is required to serve: it seals two-factor secrets (see .env.example)"
+        )
     _check_master_key(settings)
     if workers > 1 and not settings.redis_url:
         click.echo(
