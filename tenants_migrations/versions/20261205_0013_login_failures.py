@@ -1,8 +1,8 @@
 """Failed sign-ins, counted in the clinic's own schema (per account and per client address),
 so the lockout holds without Redis.
 
-Revision ID: t0011
-Revises: t0010
+Revision ID: t0013
+Revises: t0012
 Create Date: 2026-11-21
 """
 
@@ -12,8 +12,8 @@ import advanced_alchemy.types
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "t0011"
-down_revision: str | Sequence[str] | None = "t0010"
+revision: str = "t0013"
+down_revision: str | Sequence[str] | None = "t0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
