@@ -77,6 +77,7 @@ from polyclinic.web.caller import client_ip
 from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
 from polyclinic.web.health import HealthController
+from polyclinic.web.limits import InputLimits
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
 from polyclinic.web.security import CorsMiddleware, security_headers
 from polyclinic.web.state import Runtime
@@ -215,7 +216,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             clinic_api(),
         ],
         dependencies=DEPENDENCIES,
-        plugins=[PolyclinicCLIPlugin()],
+        plugins=[PolyclinicCLIPlugin(), InputLimits()],
+        request_max_body_size=settings.max_request_body_bytes,
         stores={
             "auth_rate_limit": (
                 RedisStore(runtime.redis, namespace=f"{settings.redis_namespace}:rate")

@@ -86,6 +86,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{32}$")] | None
     ) = None
     platform_sms_from: Annotated[str, msgspec.Meta(pattern=r"^\+[1-9]\d{6,14}$")] | None = None
+    max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
     log_level: Annotated[str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
 
     @property

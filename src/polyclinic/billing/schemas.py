@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import msgspec
 
 from polyclinic.billing.models import Interval, OveragePolicy, Plan
+from polyclinic.web.limits import INT32_MAX
 from polyclinic.web.patching import sent_fields
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]  # integer columns
 
 
 class PlanFeatures(msgspec.Struct, rename="camel"):

@@ -9,7 +9,12 @@ from typing import Any
 from advanced_alchemy.exceptions import NotFoundError as RepositoryNotFound
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 
 from polyclinic.errors import DomainError
 from polyclinic.web.envelope import ErrorEnvelope, ErrorItem
@@ -25,18 +30,27 @@ _GENERIC_MESSAGES = {
 
 
 def error_response(
-    status_code: int, message: str, errors: list[ErrorItem] | None = None
+    status_code: int,
+    message: str,
+    errors: list[ErrorItem] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     return Response(
         content=ErrorEnvelope(status_code=status_code, message=message, errors=errors or []),
         status_code=status_code,
         media_type=MediaType.JSON,
+        headers=headers,
     )
 
 
 def _domain_error(_: Request, exc: DomainError) -> Response:
     items = [ErrorItem(field=e.field, message=e.message) for e in exc.errors]
     return error_response(exc.status_code, exc.message, items)
+
+
+def field_message(message: str) -> str:
+    """A schema's complaint about a field, without the pattern behind it."""
+    return "is not in the expected format" if "matching regex" in message else message
 
 
 def _validation_items(extra: Any) -> list[ErrorItem]:
@@ -48,27 +62,41 @@ def _validation_items(extra: Any) -> list[ErrorItem]:
         field = entry.get("key")
         if missing := _MISSING_FIELD.search(message):
             field, message = missing.group(1), "is required"
-        elif "matching regex" in message:
-            message = "is not in the expected format"
+        else:
+            message = field_message(message)
         items.append(ErrorItem(field=field, message=message))
     return items
 
 
-def _http_exception(_: Request, exc: HTTPException) -> Response:
+def _from_body(extra: Any) -> bool:
+    entries = extra if isinstance(extra, list) else []
+    return any(isinstance(e, dict) and e.get("source") == "body" for e in entries)
+
+
+def _http_exception(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ValidationException):
         items = _validation_items(exc.extra)
-        if items:
+        if items and _from_body(exc.extra):
             return error_response(
                 HTTP_422_UNPROCESSABLE_ENTITY, "The request has invalid fields", items
             )
+        if items:  # a query, path or header parameter: the address itself is wrong
+            return error_response(
+                HTTP_400_BAD_REQUEST, "The request has an invalid parameter", items
+            )
     if exc.status_code >= 500:
         return error_response(exc.status_code, "The service could not complete the request")
+    if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        limit = request.route_handler.resolve_request_max_body_size()
+        return error_response(
+            exc.status_code, f"The request body is larger than the {limit} bytes this address takes"
+        )
     message = (
         _GENERIC_MESSAGES.get(exc.status_code)
         if exc.detail in ("Not Found", "Method Not Allowed")
         else None
     )
-    return error_response(exc.status_code, message or exc.detail)
+    return error_response(exc.status_code, message or exc.detail, headers=exc.headers)
 
 
 def _not_found(_: Request, exc: RepositoryNotFound) -> Response:

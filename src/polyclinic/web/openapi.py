@@ -10,12 +10,14 @@ from litestar.openapi import ResponseSpec
 from polyclinic.web.envelope import ErrorEnvelope
 
 _DESCRIPTIONS = {
-    400: "The request could not be read (a body that is not JSON)",
+    400: "The request could not be read (a body that is not JSON, not UTF-8 or nested too "
+    "deep, a query or path parameter that is invalid); `errors` names the parameter",
     401: "No valid access token",
     402: "The clinic's plan or subscription does not allow this; the message says what to change",
     403: "Not allowed, or the clinic is suspended",
     404: "No such record, or no clinic at this address",
     409: "Conflicts with the current state (taken, already done)",
+    413: "The request body is larger than this address takes",
     422: "Invalid fields; `errors` names each one",
     429: "Too many requests or failed attempts; the message says when to try again",
     500: "Internal error; the message carries the request id",
@@ -24,13 +26,17 @@ _DESCRIPTIONS = {
 }
 
 
+def describe_error(status_code: int) -> str:
+    return _DESCRIPTIONS[status_code]
+
+
 def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
     """The listed errors, plus 500; a route that reads input (400) can also refuse it (422)."""
     if 400 in status_codes and 422 not in status_codes:
         status_codes = (*status_codes, 422)
     return {
         code: ResponseSpec(
-            data_container=ErrorEnvelope, description=_DESCRIPTIONS[code], generate_examples=False
+            data_container=ErrorEnvelope, description=describe_error(code), generate_examples=False
         )
         for code in (*status_codes, 500)
     }

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
-from polyclinic.errors import NotFound
+from polyclinic.errors import DomainError, FieldError, NotFound
 from polyclinic.identity.permissions.guards import Principal
 from polyclinic.identity.permissions.roles import Role
 from polyclinic.scheduling.appointments.models import Appointment, AppointmentTransition
@@ -58,7 +58,12 @@ class Agenda:
         """Without a date: what is still ahead (a patient's upcoming visits)."""
         where = self._visible()
         if day is not None:
-            since, until = local_span(day, view, self.zone)
+            try:
+                since, until = local_span(day, view, self.zone)
+            except OverflowError:  # the first or last days of the calendar
+                raise DomainError(
+                    "The date is out of range", [FieldError("date", "is out of range")]
+                ) from None
             where += [Appointment.starts_at >= since, Appointment.starts_at < until]
         else:
             where.append(Appointment.ends_at >= utcnow())

@@ -15,6 +15,7 @@ from polyclinic.scheduling.setup.models import (
     Service,
     WeeklyHours,
 )
+from polyclinic.web.limits import INT32_MAX
 from polyclinic.web.openapi import published_as
 
 ClockTime = Annotated[
@@ -40,7 +41,7 @@ ServiceName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
 Duration = Annotated[int, msgspec.Meta(ge=5, le=480)]
 
 
-Price = Annotated[int, msgspec.Meta(ge=0)]
+Price = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]  # an integer column
 
 
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
