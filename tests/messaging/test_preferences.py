@@ -111,7 +111,7 @@ async def test_staff_keep_their_own_and_see_a_patients_preferences(
         ({"channels": ["email"]}, "locale"),
         ({"locale": "de"}, "channels"),
         ({"channels": "email", "locale": None}, "channels"),
-        ({"channels": ["email"], "locale": None, "phone": PHONE}, "data"),
+        ({"channels": ["email"], "locale": None, "phone": PHONE}, "phone"),
     ],
 )
 async def test_invalid_preferences_are_refused_and_change_nothing(

@@ -26,6 +26,7 @@ INT32_OVER = 2**31
 BIGINT_OVER = 2**63
 POISON = "POISON"
 JSON = {"content-type": "application/json"}
+NO_ID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass
@@ -175,6 +176,13 @@ async def test_the_largest_offset_is_still_answered(scene: Scene) -> None:
         ("clinic", "/api/v1/appointments?date=9999-12-31&view=week", "date"),
         ("clinic", "/api/v1/appointments?date=0001-01-01", "date"),
         ("clinic", "/api/v1/appointments?view=month", "view"),
+        ("clinic", "/api/v1/appointments?practitionerId=nobody", "practitionerId"),
+        (
+            "clinic",
+            f"/api/v1/slots?practitionerId={NO_ID}&serviceId={NO_ID}&from=today&to=2030-01-01",
+            "from",
+        ),
+        ("clinic", f"/api/v1/slots?practitionerId={NO_ID}&serviceId={NO_ID}&from=2030-01-01", "to"),
         ("clinic", "/api/v1/appointments?status=%00", "status"),
         ("clinic", "/api/v1/patients?q=a%00b", "q"),
         ("clinic", "/api/v1/auth-events?event=%00", "event"),

@@ -9,6 +9,7 @@ from typing import Any
 from advanced_alchemy.exceptions import NotFoundError as RepositoryNotFound
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import ParameterKwarg
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -23,6 +24,7 @@ from polyclinic.web.request_id import request_id
 logger = logging.getLogger("polyclinic.errors")
 
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_MISSING_PARAMETER = re.compile(r"^Missing required \w+ parameter '([^']+)'")
 _GENERIC_MESSAGES = {
     404: "Nothing is here: check the address",
     405: "This method is not allowed on this address",
@@ -53,13 +55,24 @@ def field_message(message: str) -> str:
     return "is not in the expected format" if "matching regex" in message else message
 
 
-def _validation_items(extra: Any) -> list[ErrorItem]:
+def _wire_name(request: Request, key: Any) -> Any:
+    """A parameter as the request spells it (`from`), not as the handler does (`from_`)."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    kwarg = parameter.kwarg_definition if parameter is not None else None
+    if isinstance(kwarg, ParameterKwarg):
+        return kwarg.query or kwarg.header or kwarg.cookie or kwarg.name or key
+    return key
+
+
+def _validation_items(request: Request, extra: Any) -> list[ErrorItem]:
     items = []
     for entry in extra if isinstance(extra, list) else []:
         if not isinstance(entry, dict):
             continue
         message = str(entry.get("message", "invalid value"))
         field = entry.get("key")
+        if entry.get("source") != "body" and isinstance(field, str):
+            field = _wire_name(request, field)
         if missing := _MISSING_FIELD.search(message):
             field, message = missing.group(1), "is required"
         else:
@@ -75,11 +88,13 @@ def _from_body(extra: Any) -> bool:
 
 def _http_exception(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ValidationException):
-        items = _validation_items(exc.extra)
+        items = _validation_items(request, exc.extra)
         if items and _from_body(exc.extra):
             return error_response(
                 HTTP_422_UNPROCESSABLE_ENTITY, "The request has invalid fields", items
             )
+        if not items and (missing := _MISSING_PARAMETER.match(exc.detail)):
+            items = [ErrorItem(field=missing.group(1), message="is required")]
         if items:  # a query, path or header parameter: the address itself is wrong
             return error_response(
                 HTTP_400_BAD_REQUEST, "The request has an invalid parameter", items
