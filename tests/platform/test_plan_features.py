@@ -95,7 +95,7 @@ async def test_a_plan_in_use_gets_a_version_with_the_others_kept(
 @pytest.mark.parametrize(
     ("features", "field", "named"),
     [
-        ({"teleportation": True}, "features", "teleportation"),
+        ({"teleportation": True}, "features.teleportation", "not a field"),
         ({"sms": "yes"}, "features.sms", "bool"),
         ({"sms": None}, "features.sms", "bool"),
     ],

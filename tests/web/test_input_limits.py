@@ -47,7 +47,7 @@ class Scene:
         return PLATFORM_HOST if where.startswith("platform") else self.clinic.host
 
     def token(self, where: str) -> str | None:
-        return {"platform": self.platform, "clinic": self.admin}.get(where)
+        return {"platform": self.platform, "clinic": self.admin, "patient": self.patient}.get(where)
 
     async def send(
         self, where: str, method: str, path: str, *, json_body: Any = None, **kwargs: Any
@@ -125,7 +125,10 @@ CLINIC_LISTS = [
     "/api/v1/locations",
     "/api/v1/messaging/deliveries",
     "/api/v1/appointments",
+    "/api/v1/audit",
+    "/api/v1/audit/emergency-access",
 ]
+PATIENT_LISTS = ["/api/v1/me/access-log"]
 PLATFORM_LISTS = ["/platform/v1/clinics"]
 
 
@@ -137,7 +140,7 @@ def test_the_paged_lists_here_are_every_paged_list(app: Litestar) -> None:
         for handler in route.route_handlers
         if {"limit", "offset"} <= handler.parsed_fn_signature.parameters.keys()
     }
-    assert paged == set(CLINIC_LISTS + PLATFORM_LISTS)
+    assert paged == set(CLINIC_LISTS + PATIENT_LISTS + PLATFORM_LISTS)
 
 
 @pytest.mark.parametrize(
@@ -156,6 +159,8 @@ async def test_every_paged_list_refuses_paging_out_of_bounds_with_400(
 ) -> None:
     for path in CLINIC_LISTS:
         refused(await scene.send("clinic", "GET", f"{path}?{query}"), 400, field)
+    for path in PATIENT_LISTS:
+        refused(await scene.send("patient", "GET", f"{path}?{query}"), 400, field)
     for path in PLATFORM_LISTS:
         refused(await scene.send("platform", "GET", f"{path}?{query}"), 400, field)
 
@@ -664,7 +669,7 @@ async def test_405_lists_the_allowed_methods(
 
 async def test_the_openapi_document_states_the_bounds(client: Client) -> None:
     document = (await client.request("GET", "/schema/openapi.json", PLATFORM_HOST)).json()
-    for path in CLINIC_LISTS + PLATFORM_LISTS:
+    for path in CLINIC_LISTS + PATIENT_LISTS + PLATFORM_LISTS:
         parameters = {p["name"]: p["schema"] for p in document["paths"][path]["get"]["parameters"]}
         assert parameters["offset"]["maximum"] == INT32_OVER - 1, path
         assert parameters["limit"]["maximum"] == 100, path
