@@ -20,13 +20,13 @@ from redis.asyncio import Redis
 import polyclinic.models  # noqa: F401  (every table on its metadata)
 from polyclinic.billing.controllers import ClinicBillingController, ClinicSubscriptionController
 from polyclinic.billing.features import check_limit
+from polyclinic.chart.patients.controllers import PatientsController
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.clinic.onboarding import OnboardingController
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.accounts.controllers import AccountsController
-from polyclinic.identity.accounts.patients import PatientsController
 from polyclinic.identity.dependencies import IDENTITY_DEPENDENCIES
 from polyclinic.identity.mfa.controllers import MfaController
 from polyclinic.identity.permissions.guards import authorize

@@ -1,4 +1,5 @@
-"""Account mail (email verification, password reset, staff invitations) through the clinic's
+"""Account mail (email verification, password reset, staff invitations, a patient's
+invitation to claim the record the clinic made) through the clinic's
 email provider, else the platform's default where the clinic's plan allows, in the clinic's
 own wording, and recorded in the clinic's delivery log so its admins see what failed.
 
@@ -46,6 +47,7 @@ ACCOUNT_MAIL_LINKS = {
     "password_reset": "/reset-password",
     "staff_invitation": "/accept-invitation",
     "already_registered": "/forgot-password",
+    "account_claim": "/claim-account",
 }
 ACCOUNT_MAIL_KINDS = frozenset(ACCOUNT_MAIL_LINKS)
 # The outbox event of an account mail is `account.<kind>`.
