@@ -9,7 +9,7 @@ from typing import Annotated
 
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,8 +62,8 @@ class PatientsController(Controller):
         self,
         patients: NamedDependency[Patients],
         q: FromQuery[str | None] = None,
-        phone: Annotated[str | None, Parameter(query="phone", max_length=40)] = None,
-        date_of_birth: Annotated[datetime.date | None, Parameter(query="dateOfBirth")] = None,
+        phone: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        date_of_birth: Annotated[datetime.date | None, QueryParameter(query="dateOfBirth")] = None,
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> PagedEnvelope[PatientOut]:
