@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyclinic.db.session import clinic_transaction
 from polyclinic.identity.accounts.models import User
+from polyclinic.messaging.preferences.services import reach_for
 from polyclinic.tenancy.models import Tenant
 from polyclinic.tenancy.resolver import tenant_info
 from tests.identity.conftest import ClinicApi, add_user
@@ -306,3 +307,12 @@ async def test_the_same_person_at_two_clinics_is_two_unrelated_patients(
     assert [(p["id"], p["lastName"]) for p in listed_a] == [(at_a["id"], "Changed")]
     # A's staff cannot reach B's record of the same id, nor B's other patient.
     assert (await clinic_a.call("GET", f"/patients/{at_b['id']}", desk_a)).status_code == 404
+
+
+def test_a_walk_in_without_email_is_told_of_visits_by_text_only() -> None:
+    walk_in = User(
+        email=None, role="patient", phone="+43 664 123-4567", message_channels=["email", "sms"]
+    )
+    reaches = {r.channel: r for r in reach_for(walk_in)}
+    assert reaches["email"].refused == "the patient has no email address"
+    assert reaches["sms"].sendable and reaches["sms"].address == "+436641234567"
