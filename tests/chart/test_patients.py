@@ -125,6 +125,8 @@ async def test_search_by_name_phone_and_date_of_birth(
     assert too_short.json()["errors"][0]["field"] == "phone"
     bad_date = await clinic_a.call("GET", "/patients?dateOfBirth=yesterday", desk)
     assert bad_date.status_code == 422
+    nul = await clinic_a.call("GET", "/patients?q=an%00a", desk)
+    assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "q"
 
 
 async def test_bad_input_names_the_field_and_writes_nothing(
@@ -144,6 +146,8 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         ({"insurance": {"payer": "OeGK"}}, "insurance.memberId"),
         ({"address": {"country": "Austria"}}, "address.country"),
         ({"firstName": "  "}, "firstName"),
+        ({"lastName": "Mor\u0000gan"}, "lastName"),  # PostgreSQL refuses NUL in text
+        ({"insurance": {"payer": "O\u0000", "memberId": "1"}}, "insurance.payer"),
     ]
     for change, field in cases:
         response = await clinic_a.call("POST", "/patients", desk, json={**WALK_IN, **change})

@@ -9,12 +9,13 @@ from typing import Annotated
 
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.chart.patients.merge import PatientMerger
 from polyclinic.chart.patients.schemas import (
+    PRINTABLE,
     MergeRequest,
     NewPatient,
     PatientChanges,
@@ -61,8 +62,8 @@ class PatientsController(Controller):
     async def list_patients(
         self,
         patients: NamedDependency[Patients],
-        q: FromQuery[str | None] = None,
-        phone: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200, pattern=PRINTABLE)] = None,
+        phone: Annotated[str | None, QueryParameter(max_length=40, pattern=PRINTABLE)] = None,
         date_of_birth: Annotated[datetime.date | None, QueryParameter(query="dateOfBirth")] = None,
         limit: Limit = 20,
         offset: Offset = 0,

@@ -13,7 +13,6 @@ from polyclinic.identity.accounts.schemas import (
     Email,
     Locale,
     MessagePreferences,
-    Name,
     message_preferences,
 )
 
@@ -30,14 +29,17 @@ Phone = Annotated[
 ]
 
 
-Line = Annotated[str, msgspec.Meta(pattern=r"\S", max_length=200)]
-Short = Annotated[str, msgspec.Meta(pattern=r"\S", max_length=100)]
+# Printable text with something in it: no control characters (PostgreSQL refuses NUL).
+PRINTABLE = r"^(?=.*\S)[^\x00-\x1f\x7f]+$"
+Name = Annotated[str, msgspec.Meta(pattern=PRINTABLE, max_length=100)]
+Line = Annotated[str, msgspec.Meta(pattern=PRINTABLE, max_length=200)]
+Short = Annotated[str, msgspec.Meta(pattern=PRINTABLE, max_length=100)]
 PostalCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9 -]{2,20}$")]
 Country = Annotated[
     str,
     msgspec.Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code", examples=["AT"]),
 ]
-Relation = Annotated[str, msgspec.Meta(pattern=r"\S", max_length=50, examples=["mother"])]
+Relation = Annotated[str, msgspec.Meta(pattern=PRINTABLE, max_length=50, examples=["mother"])]
 
 
 class PatientAddressIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
