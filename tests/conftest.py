@@ -46,6 +46,7 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "DATABASE_URL": database_url,
         "BASE_DOMAIN": BASE_DOMAIN,
         "JWT_SIGNING_KEY": "test-signing-key-" + "x" * 32,
+        "MFA_SEALING_KEYS": "test-mfa-sealing-key-" + "m" * 32,
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "TRUSTED_PROXIES": TRUSTED_PROXY,
         "TENANT_CACHE_TTL": "60",

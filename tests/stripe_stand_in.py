@@ -174,6 +174,8 @@ class StripeStandIn:
                 raise StripeError(404, f"No such subscription: '{match.group(1)}'")
             if method == "GET":
                 return subscription
+            if method == "DELETE":
+                return self._cancel_subscription(subscription)
             return self._update_subscription(subscription, params)
         return self._route_connect(method, path, params)
 
@@ -225,6 +227,19 @@ class StripeStandIn:
         subscription.setdefault("metadata", {}).update(params.get("metadata") or {})
         subscription["pending_events"].append(
             self.event("customer.subscription.updated", self.public(subscription))
+        )
+        return self.public(subscription)
+
+    def _cancel_subscription(self, subscription: dict[str, Any]) -> dict[str, Any]:
+        """Cancelled at once (DELETE): Stripe bills nothing more and says so by webhook."""
+        if subscription["status"] == "canceled":
+            raise StripeError(
+                400,
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )
+        subscription.update(status="canceled", canceled_at=self.tick())
+        subscription["pending_events"].append(
+            self.event("customer.subscription.deleted", self.public(subscription))
         )
         return self.public(subscription)
 
@@ -696,6 +711,9 @@ def _handler_for(stand_in: StripeStandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             self._serve("POST")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
 
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("content-length") or 0)

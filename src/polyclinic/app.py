@@ -20,10 +20,17 @@ from redis.asyncio import Redis
 import polyclinic.models  # noqa: F401  (every table on its metadata)
 from polyclinic.billing.controllers import ClinicBillingController, ClinicSubscriptionController
 from polyclinic.billing.features import check_limit
+from polyclinic.chart.audit.controllers import (
+    AccessLogController,
+    AuditController,
+    EmergencyAccessController,
+)
+from polyclinic.chart.audit.dependencies import AUDIT_DEPENDENCIES
 from polyclinic.chart.patients.controllers import PatientsController
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.clinic.onboarding import OnboardingController
+from polyclinic.clinic.origins import ProfileOrigins
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.accounts.controllers import AccountsController
@@ -39,8 +46,9 @@ from polyclinic.identity.staff.controllers import (
 from polyclinic.identity.trail.controllers import AuthEventsController
 from polyclinic.logs import configure_logging
 from polyclinic.messaging.channels.controllers import MessagingChannelsController
-from polyclinic.messaging.delivery.account_mail import ClinicMailer
+from polyclinic.messaging.delivery.account_mail import AccountMailTokens
 from polyclinic.messaging.delivery.controllers import DeliveriesController
+from polyclinic.messaging.delivery.mailer import ClinicMailer
 from polyclinic.messaging.keys.check import verify_master_key
 from polyclinic.messaging.keys.masters import keyring_for
 from polyclinic.messaging.preferences.controllers import PreferencesController
@@ -70,6 +78,7 @@ from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
 from polyclinic.web.health import HealthController
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
+from polyclinic.web.security import CorsMiddleware, security_headers
 from polyclinic.web.state import Runtime
 from polyclinic.web.tokens import TokenSigner
 from polyclinic.worker.broker import InProcessWorkers, create_broker
@@ -88,9 +97,12 @@ def build_runtime(settings: Settings) -> Runtime:
         resolver=TenantResolver(engine, settings.tenant_cache_ttl, redis, settings.redis_namespace),
         signer=TokenSigner(settings),
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
-        mail=MailQueue(ClinicMailer(engine, settings)),
+        mail=MailQueue(
+            ClinicMailer(engine, settings), sealer=AccountMailTokens(settings), engine=engine
+        ),
         plan_limits=check_limit,
         redis=redis,
+        clinic_origins=ProfileOrigins(engine, settings.tenant_cache_ttl),
     )
 
 
@@ -99,7 +111,7 @@ def clinic_api() -> Router:
     return Router(
         path="/api/v1",
         guards=[authorize],
-        dependencies=IDENTITY_DEPENDENCIES,
+        dependencies={**IDENTITY_DEPENDENCIES, **AUDIT_DEPENDENCIES},
         route_handlers=[
             ClinicController,
             AccountsController,
@@ -124,6 +136,9 @@ def clinic_api() -> Router:
             PaymentsController,
             BookingPolicyController,
             OnboardingController,
+            AuditController,
+            AccessLogController,
+            EmergencyAccessController,
         ],
     )
 
@@ -211,10 +226,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             RequestIdMiddleware(),
             TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies),
+            CorsMiddleware(runtime.clinic_origins),
             auth_rate_limit(settings).middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[add_request_id_header],
+        before_send=[
+            add_request_id_header,
+            security_headers(settings.hsts_max_age, runtime.trusted_proxies),
+        ],
         on_startup=[start_runtime],
         on_shutdown=[close_runtime],
         state=State({"runtime": runtime}),

@@ -72,6 +72,10 @@ def run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = _settings()
+    if not settings.mfa_sealing_keys:
+        raise click.ClickException(
+            "MFA_SEALING_KEYS is required to serve: it seals two-factor secrets (see .env.example)"
+        )
     _check_master_key(settings)
     if workers > 1 and not settings.redis_url:
         click.echo(
@@ -459,6 +463,51 @@ def keys_rotate_clinic(subdomain: str) -> None:
     )
 
 
+@main.group()
+def audit() -> None:
+    """The audit trail of protected health information."""
+
+
+@audit.command("verify")
+@click.option("--tenant", "slug", default=None, help="Only the clinic with this subdomain.")
+def audit_verify(slug: str | None) -> None:
+    """Walk each clinic's hash chain; report every entry changed or removed (exit 1)."""
+    from polyclinic.chart.audit.verify import ChainReport, VerifyReport, verify_clinics
+
+    settings = _settings()
+    if slug is not None and not _clinic_exists(settings, slug):
+        raise click.ClickException(f"No clinic has the subdomain {slug!r}")
+
+    def echo(clinic: str, chain: ChainReport | None, error: str | None) -> None:
+        if chain is None:
+            click.echo(f"  {clinic}: FAILED {error}")
+        elif not chain.present:
+            click.echo(f"  {clinic}: no audit trail yet (migrate the clinic)")
+        elif chain.ok:
+            click.echo(f"  {clinic}: ok ({chain.entries} entries)")
+        else:
+            click.echo(f"  {clinic}: BROKEN ({chain.entries} entries)")
+            for problem in chain.problems:
+                click.echo(f"    {problem}")
+
+    async def verify(engine: AsyncEngine) -> VerifyReport:
+        return await verify_clinics(engine, slug, on_result=echo)
+
+    report = _run_with_engine(settings, verify)
+    broken = [slug for slug, chain in report.clinics.items() if not chain.ok]
+    click.echo(
+        f"audit chains: {len(report.clinics) - len(broken)} intact, {len(broken)} broken, "
+        f"{len(report.failed)} not checked"
+    )
+    for clinic in broken:
+        for problem in report.clinics[clinic].problems:
+            click.echo(f"BROKEN {clinic}: {problem}", err=True)
+    for clinic, error in report.failed.items():
+        click.echo(f"FAILED {clinic}: {error}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
 def _run_with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run `work` on a one-connection engine; a domain error ends the command with its
     message."""
@@ -482,7 +531,7 @@ class PolyclinicCLIPlugin(CLIPluginProtocol):
     """Adds the project's groups to Litestar's CLI."""
 
     def on_cli_init(self, cli: click.Group) -> None:
-        for command in (db, tenants, platform, billing, keys):
+        for command in (db, tenants, platform, billing, keys, audit):
             cli.add_command(command)
 
 

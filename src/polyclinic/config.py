@@ -33,6 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_signing_key: Annotated[str, msgspec.Meta(min_length=32)]
     jwt_key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "k1"
     jwt_retired_keys: tuple[tuple[str, str], ...] = ()
+    # Two-factor secrets: the first key seals, every one opens (rotation).
+    mfa_sealing_keys: tuple[str, ...] = ()
     redis_url: str | None = None
     redis_namespace: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "polyclinic"
     in_process_workers: bool = False
@@ -57,8 +59,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_hold_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 15
     platform_fee_basis_points: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 300
     check_in_opens_minutes: Annotated[int, msgspec.Meta(ge=5, le=720)] = 60
+    emergency_access_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
     delivery_claim_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 120
     outbox_relay_again_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 600
+    hsts_max_age: Annotated[int, msgspec.Meta(ge=0)] = 31_536_000
     public_url_scheme: Annotated[str, msgspec.Meta(pattern="^https?$")] = "https"
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
@@ -95,7 +99,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return to_sqlalchemy_url(self.database_url)
 
 
-_LIST_FIELDS = {"platform_subdomains", "trusted_proxies"}
+_LIST_FIELDS = {"platform_subdomains", "trusted_proxies", "mfa_sealing_keys"}
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
@@ -166,6 +170,11 @@ def _check(settings: Settings) -> None:
             raise SettingsError(
                 f"TRUSTED_PROXIES is malformed: {entry!r} is not an address or network"
             ) from None
+    if any(len(key) < 32 for key in settings.mfa_sealing_keys):
+        raise SettingsError(
+            "MFA_SEALING_KEYS is malformed: comma-separated keys of 32+ characters each "
+            "(e.g. `openssl rand -base64 48`)"
+        )
     if settings.stripe_api_base and not settings.stripe_api_base.startswith(
         ("https://", "http://")
     ):

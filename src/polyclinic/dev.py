@@ -31,12 +31,16 @@ def dev_environment() -> None:
     os.environ.setdefault("BASE_DOMAIN", "localhost")
     os.environ.setdefault("IN_PROCESS_WORKERS", "true")
     os.environ.setdefault("DEV_MAIL_TO_LOG", "true")
-    if not os.environ.get("JWT_SIGNING_KEY"):
-        key_file = DEV_DIR / "dev-signing-key"
-        if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
-        os.environ["JWT_SIGNING_KEY"] = key_file.read_text().strip()
+    for setting, name in (
+        ("JWT_SIGNING_KEY", "dev-signing-key"),
+        ("MFA_SEALING_KEYS", "dev-mfa-sealing-key"),
+    ):
+        if not os.environ.get(setting):
+            key_file = DEV_DIR / name
+            if not key_file.exists():
+                key_file.write_text(secrets.token_urlsafe(48))
+                key_file.chmod(0o600)
+            os.environ[setting] = key_file.read_text().strip()
 
 
 async def seed_demo(settings: Settings) -> None:

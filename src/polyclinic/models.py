@@ -7,6 +7,7 @@ models module here; a test checks that none is left out.
 """
 
 from polyclinic.billing import models as billing_models
+from polyclinic.chart.audit import models as audit_models
 from polyclinic.chart.patients import models as patient_models
 from polyclinic.clinic import models as clinic_models
 from polyclinic.db.base import shared_metadata, tenant_metadata
@@ -43,6 +44,7 @@ MODEL_MODULES = (
     setup_models,
     location_models,
     appointment_models,
+    audit_models,
     patient_models,
     outbox,
 )

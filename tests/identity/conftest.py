@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ class CapturingMailer:
         self.sent: list[MailMessage] = []
         self.queue: MailQueue | None = None
 
-    async def send(self, message: MailMessage) -> None:
+    async def send(self, message: MailMessage, event_id: uuid.UUID) -> None:
         self.sent.append(message)
 
     async def delivered(self) -> None:
@@ -43,7 +44,7 @@ class CapturingMailer:
 async def mailer(app: Litestar) -> AsyncIterator[CapturingMailer]:
     captured = CapturingMailer()
     runtime = app.state.runtime
-    runtime.mail = captured.queue = MailQueue(captured)
+    runtime.mail = captured.queue = MailQueue(captured, engine=runtime.engine)
     yield captured
     await runtime.mail.drain()
 

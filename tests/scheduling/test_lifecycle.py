@@ -125,7 +125,9 @@ async def test_each_step_belongs_to_its_roles(
         appointment_id = await in_state(desk, engine, before.get(step, "confirmed"), index + 1)
         if step == "no-show":
             await shift(engine, clinic_a, appointment_id, datetime.timedelta(days=-6))
-        token = desk.patient if role == "patient" else (await user_token(clinic_a, engine, role))[1]
+        # The doctor is the appointment's practitioner: a doctor steps only their own.
+        own = {"patient": desk.patient, "doctor": desk.doctor}
+        token = own.get(role) or (await user_token(clinic_a, engine, role))[1]
         body: dict[str, str] = {}
         if step == "cancel":
             body = {"reason": "roles"}

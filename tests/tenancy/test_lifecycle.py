@@ -37,8 +37,10 @@ async def status_of(engine: AsyncEngine, subdomain: str) -> str | None:
         )
 
 
-def test_the_platform_lists_each_domain_hook_in_its_order() -> None:
-    lifecycle = clinic_lifecycle()
+async def test_the_platform_lists_each_domain_hook_in_its_order(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    lifecycle = clinic_lifecycle(engine, settings)
     assert lifecycle.names(Stage.CHECK) == ["plan exists"]
     assert lifecycle.names(Stage.CREATE) == [
         "clinic profile",
@@ -46,6 +48,7 @@ def test_the_platform_lists_each_domain_hook_in_its_order() -> None:
         "trial subscription",
     ]
     assert lifecycle.names(Stage.CREATED) == ["admin invitation mail"]
+    assert lifecycle.names(Stage.DELETED) == ["cancel subscription"]
 
 
 def test_a_hook_listed_twice_for_one_stage_is_refused() -> None:
@@ -147,5 +150,5 @@ async def test_a_check_hook_refuses_before_anything_is_written(
 ) -> None:
     request = NewClinic("Lakeside", unique_subdomain(), "UTC", "a@b.test", plan_code="no-such")
     with pytest.raises(InvalidInput):
-        await Provisioner(engine, settings, clinic_lifecycle()).create(request)
+        await Provisioner(engine, settings, clinic_lifecycle(engine, settings)).create(request)
     assert await status_of(engine, request.subdomain) is None

@@ -130,10 +130,13 @@ class Plans:
 
     async def update(self, plan_id: uuid.UUID, changes: dict[str, Any]) -> Plan:
         """Edit in place while nobody subscribes; otherwise a new version takes over for new
-        subscribers and the old one stays, archived, for those already on it."""
+        subscribers and the old one stays, archived, for those already on it. `features`
+        holds only the features to change; the others keep their values."""
         plan = await self.get(plan_id)
         if plan.status != PlanStatus.ACTIVE:
             raise Conflict("An archived plan cannot change; change its newest version")
+        if "features" in changes:
+            changes = {**changes, "features": {**plan.features, **changes["features"]}}
         if changes.get("is_default"):
             await self._clear_default()
         if not await self._in_use(plan.id):

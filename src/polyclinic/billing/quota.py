@@ -20,14 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.billing.models import (
-    CAN_BOOK,
     OveragePolicy,
     Plan,
     QuotaEntry,
     QuotaPeriod,
     Subscription,
-    SubscriptionStatus,
 )
+from polyclinic.billing.standing import in_good_standing
 from polyclinic.billing.subscriptions import clinic_subscription
 from polyclinic.db.base import utcnow
 from polyclinic.errors import DomainError
@@ -198,13 +197,7 @@ class QuotaEngine:
                 "This clinic has no subscription; a clinic admin can choose a plan"
             )
         subscription, plan = row
-        if subscription.status in CAN_BOOK:
-            return subscription, plan
-        if (
-            subscription.status == SubscriptionStatus.PAST_DUE
-            and subscription.past_due_since is not None
-            and utcnow() < subscription.past_due_since + self.grace
-        ):
+        if in_good_standing(subscription, utcnow(), self.grace):
             return subscription, plan
         state = subscription.status.replace("_", " ")
         raise PaymentRequired(

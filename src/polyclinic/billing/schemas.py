@@ -23,6 +23,16 @@ class PlanFeatures(msgspec.Struct, rename="camel"):
     platform_sms: bool = False
 
 
+class PlanFeaturesChange(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """The features a PATCH sends; those left out stay as they are."""
+
+    video_visits: bool | msgspec.UnsetType = msgspec.UNSET
+    sms: bool | msgspec.UnsetType = msgspec.UNSET
+    whatsapp: bool | msgspec.UnsetType = msgspec.UNSET
+    platform_email: bool | msgspec.UnsetType = msgspec.UNSET
+    platform_sms: bool | msgspec.UnsetType = msgspec.UNSET
+
+
 class PlanCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")]
     name: Annotated[str, msgspec.Meta(pattern=r"\S", max_length=100)]
@@ -53,7 +63,7 @@ class PlanUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     appointments_included: Count | msgspec.UnsetType | None = msgspec.UNSET
     overage_policy: OveragePolicy | msgspec.UnsetType = msgspec.UNSET
     overage_price_minor: Count | msgspec.UnsetType | None = msgspec.UNSET
-    features: PlanFeatures | msgspec.UnsetType = msgspec.UNSET
+    features: PlanFeaturesChange | msgspec.UnsetType = msgspec.UNSET
     max_staff: Count | msgspec.UnsetType | None = msgspec.UNSET
     max_practitioners: Count | msgspec.UnsetType | None = msgspec.UNSET
     stripe_price_id: Annotated[str, msgspec.Meta(max_length=255)] | msgspec.UnsetType | None = (
@@ -106,9 +116,10 @@ class UsageEntryOut(msgspec.Struct, rename="camel"):
 
 
 def plan_values(data: PlanCreate | PlanUpdate) -> dict[str, Any]:
-    """The fields that were sent, as model values (features as their camelCase JSON)."""
+    """The fields that were sent, as model values (features as their camelCase JSON: all of
+    them for a new plan, only those sent for a change)."""
     values = sent_fields(data)
-    if isinstance(values.get("features"), PlanFeatures):
+    if isinstance(values.get("features"), PlanFeatures | PlanFeaturesChange):
         values["features"] = msgspec.to_builtins(values["features"])
     return values
 

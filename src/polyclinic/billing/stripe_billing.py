@@ -14,7 +14,7 @@ from polyclinic.billing.models import Plan, Subscription
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.context import TenantInfo
-from polyclinic.errors import InvalidInput
+from polyclinic.errors import InvalidInput, UpstreamFailed
 from polyclinic.stripe_api import stripe_call, stripe_client
 
 
@@ -109,6 +109,21 @@ class StripeBilling:
                 stripe_subscription_id, params={"cancel_at_period_end": cancel}
             )
         )
+
+    async def cancel_now(self, stripe_subscription_id: str) -> None:
+        """End the subscription at once: nothing more is billed. One Stripe has already
+        ended counts as ended, so a retry after a lost answer succeeds."""
+        try:
+            await self._call(self.client.v1.subscriptions.cancel_async(stripe_subscription_id))
+        except UpstreamFailed as refused:
+            try:
+                current = await self._call(
+                    self.client.v1.subscriptions.retrieve_async(stripe_subscription_id)
+                )
+            except UpstreamFailed:
+                raise refused from None
+            if current["status"] != "canceled":
+                raise refused from None
 
     @staticmethod
     def _price(plan: Plan) -> str:

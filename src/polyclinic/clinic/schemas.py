@@ -26,3 +26,12 @@ class ProfileUpdate(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
         | msgspec.UnsetType
         | None
     ) = msgspec.UNSET
+
+
+Origin = Annotated[str, msgspec.Meta(max_length=300, examples=["https://www.riverside.example"])]
+
+
+class AllowedOrigins(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Origins (`https://host[:port]`) whose pages may call the clinic's API from a browser."""
+
+    origins: list[Origin]

@@ -15,6 +15,7 @@ from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.services import Accounts
 from polyclinic.identity.mfa.services import Mfa
 from polyclinic.identity.permissions.guards import Principal, principal_of
+from polyclinic.identity.sessions.models import LoginFailure
 from polyclinic.identity.sessions.services import SESSION_ENDED, Sessions
 from polyclinic.identity.sessions.throttle import LoginThrottle
 from polyclinic.identity.staff.invitations import Invitations
@@ -45,7 +46,7 @@ async def provide_mfa(
 
 def accounts_for(db: AsyncSession, clinic: TenantInfo, runtime: Runtime) -> Accounts:
     sessions = Sessions(db, clinic, runtime.settings, runtime.signer)
-    throttle = LoginThrottle(runtime.redis, runtime.settings, f"clinic:{clinic.id}")
+    throttle = LoginThrottle(db, LoginFailure, runtime.settings)
     mfa = Mfa(db, clinic, runtime.settings)
     return Accounts(db, clinic, sessions, runtime.mail, throttle, mfa)
 

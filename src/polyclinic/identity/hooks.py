@@ -52,4 +52,4 @@ class FirstAdmin:
     async def invite(self, creation: ClinicCreation) -> None:
         invited = creation.notes.get(_INVITED)
         if self.mail is not None and invited is not None:
-            self.mail.enqueue(invitation_message(creation.clinic, *invited))
+            await self.mail.add_now(creation.clinic, invitation_message(creation.clinic, *invited))

@@ -20,7 +20,7 @@ from polyclinic.identity.sessions.throttle import LoginThrottle
 from polyclinic.platform.dependencies import PLATFORM_DEPENDENCIES
 from polyclinic.platform.guards import require_super_admin
 from polyclinic.platform.mfa import PlatformMfa, must_enrol
-from polyclinic.platform.models import PlatformUser
+from polyclinic.platform.models import PlatformLoginFailure, PlatformUser
 from polyclinic.platform.schemas import (
     AccessToken,
     ClinicCreate,
@@ -86,7 +86,7 @@ class PlatformAuthController(Controller):
         platform_db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Envelope[AccessToken]:
-        throttle = LoginThrottle(runtime.redis, runtime.settings, "platform")
+        throttle = LoginThrottle(platform_db, PlatformLoginFailure, runtime.settings)
         user = await PlatformUsers(platform_db).sign_in(
             data.email, data.password, data.totp, throttle, client_ip(request), runtime.settings
         )
@@ -145,7 +145,7 @@ class PlatformAuthController(Controller):
         admin: NamedDependency[PlatformUser],
         runtime: NamedDependency[Runtime],
     ) -> Envelope[None]:
-        throttle = LoginThrottle(runtime.redis, runtime.settings, "platform")
+        throttle = LoginThrottle(platform_db, PlatformLoginFailure, runtime.settings)
         await PlatformUsers(platform_db).confirm_password(
             admin, data.password, throttle, client_ip(request)
         )
@@ -173,7 +173,8 @@ class ClinicsController(Controller):
                 subdomain=data.subdomain,
                 timezone=data.timezone,
                 admin_email=data.admin_email.strip().lower(),
-            )
+            ),
+            by_operator=True,
         )
         await runtime.resolver.invalidate()
         return ok(clinic_out(tenant), "Clinic created", HTTP_201_CREATED)

@@ -7,7 +7,7 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.errors import Unauthorized
-from polyclinic.platform.lifecycle import clinic_provisioner
+from polyclinic.platform.lifecycle import clinic_lifecycle, clinic_provisioner
 from polyclinic.platform.mfa import PlatformMfa
 from polyclinic.platform.models import PlatformUser
 from polyclinic.platform.services import PlatformUsers
@@ -20,7 +20,8 @@ from polyclinic.web.state import Runtime
 async def provide_registry(
     platform_db: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]
 ) -> ClinicRegistry:
-    return ClinicRegistry(platform_db, runtime.resolver)
+    lifecycle = clinic_lifecycle(runtime.engine, runtime.settings, runtime.mail)
+    return ClinicRegistry(platform_db, runtime.resolver, lifecycle)
 
 
 async def provide_provisioner(runtime: NamedDependency[Runtime]) -> Provisioner:

@@ -1,6 +1,6 @@
 """Jobs the platform composes from several domains: applying stored Stripe events (billing's
 and the clinics' card payments), and billing's periodic housekeeping (pending events,
-period rollover, suspension and reactivation)."""
+period rollover, suspension and reactivation, deleted clinics' subscriptions still to cancel)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from polyclinic.billing.deletion import end_deleted_subscriptions
 from polyclinic.billing.lifecycle import roll_periods
 from polyclinic.billing.standing import keep_standing
 from polyclinic.billing.stripe_events import apply_pending
@@ -42,10 +43,18 @@ async def billing_housekeeping() -> None:
 
 
 async def housekeeping(engine: AsyncEngine, redis: Redis | None, settings: Settings) -> None:
-    """Events a failed job left unapplied, ended periods, then each clinic's standing."""
+    """Events a failed job left unapplied, ended periods, each clinic's standing, then the
+    subscriptions of deleted clinics that Stripe has yet to cancel."""
     applied = await apply_pending(engine, others=CardPaymentEvents(engine, settings))
     async with platform_session(engine) as session:
         rolled = await roll_periods(session, utcnow())
     await keep_standing(engine, redis, settings)
-    if applied or rolled:
-        logger.info("billing housekeeping: %d events applied, %d periods rolled", applied, rolled)
+    ended, _ = await end_deleted_subscriptions(engine, settings)
+    if applied or rolled or ended:
+        logger.info(
+            "billing housekeeping: %d events applied, %d periods rolled, "
+            "%d deleted clinics' subscriptions canceled",
+            applied,
+            rolled,
+            ended,
+        )

@@ -77,12 +77,13 @@ class PlatformMfa:
             user.mfa_recovery_hashes = remaining
             await self.db.commit()
             return True
-        step = accepted_step(
-            self.keys.open(user.mfa_secret, self._owner(user)), code, user.mfa_last_step
-        )
+        secret, resealed = self.keys.reopen(user.mfa_secret, self._owner(user))
+        step = accepted_step(secret, code, user.mfa_last_step)
         if step is None:
             await self.db.commit()
             return False
         user.mfa_last_step = step
+        if resealed is not None:  # sealed under a retired key: under the current one now
+            user.mfa_secret = resealed
         await self.db.commit()
         return True

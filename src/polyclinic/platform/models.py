@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyclinic.db.base import SharedBase, Timestamps, UUIDKey
+from polyclinic.identity.sessions.models import FailureCounter
 from polyclinic.tenancy.models import PLATFORM_SCHEMA
 
 
@@ -24,3 +25,10 @@ class PlatformUser(UUIDKey, Timestamps, SharedBase):
     mfa_enabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     mfa_recovery_hashes: Mapped[list[str] | None] = mapped_column(JSONB)
     mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PlatformLoginFailure(FailureCounter, SharedBase):
+    """Super-admins' failed sign-ins (the same lockout as a clinic's)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}

@@ -9,7 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
-from polyclinic.identity.accounts.passwords import hash_password, password_problem, verify_password
+from polyclinic.identity.accounts.passwords import (
+    hash_password,
+    password_problem,
+    verify_and_update,
+    verify_password,
+)
 from polyclinic.identity.sessions.throttle import LoginThrottle
 from polyclinic.platform.mfa import PlatformMfa
 from polyclinic.platform.models import PlatformUser
@@ -43,12 +48,15 @@ class PlatformUsers:
 
     async def authenticate(self, email: str, password: str) -> PlatformUser:
         user = await self.by_email(email.strip().lower())
-        # verify_password runs the same hash work when there is no such user.
-        valid = await asyncio.to_thread(
-            verify_password, password, user.password_hash if user else None
+        # The same hash work is done when there is no such user.
+        valid, rehashed = await asyncio.to_thread(
+            verify_and_update, password, user.password_hash if user else None
         )
         if user is None or not valid or not user.is_active:
             raise Unauthorized("The email or password is wrong")
+        if rehashed is not None:  # made with older parameters: stored again with today's
+            user.password_hash = rehashed
+            await self.session.commit()
         return user
 
     async def sign_in(

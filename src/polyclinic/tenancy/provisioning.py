@@ -7,6 +7,8 @@ hooks (`lifecycle.py`), then `active`; their `created` hooks run after the commi
 A failure rolls all of it back and records the clinic as `failed`, keeping its subdomain;
 nothing is left behind that blocks a retry. A retry first claims the failed clinic (back to
 `provisioning`, committed, so two retries cannot race) and then builds it the same way.
+A new request for a failed clinic's subdomain resumes it only when it comes from the same
+admin email, or from the platform's operators; anyone else finds the subdomain taken.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import uuid
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -81,10 +83,12 @@ class Provisioner:
     def primary_host(self, subdomain: str) -> str:
         return clinic_host(self.settings, subdomain)
 
-    async def create(self, clinic: NewClinic) -> Tenant:
+    async def create(self, clinic: NewClinic, *, by_operator: bool = False) -> Tenant:
         """Register and build a clinic in one transaction.
 
-        A clinic left `failed` under the same subdomain is taken up again (retried).
+        A clinic left `failed` under the same subdomain is taken up again (retried) when the
+        request names the same admin email, or comes from an operator (`by_operator`: the
+        platform API, the CLI); otherwise the subdomain is taken (409) and nothing changes.
         """
         check_subdomain(clinic.subdomain, self.settings.platform_subdomains)
         check_timezone(clinic.timezone)
@@ -101,7 +105,7 @@ class Provisioner:
                     raise _SubdomainTaken from None
                 creation = await self._build_schema(connection, tenant, head, ddl, clinic)
         except _SubdomainTaken:
-            return await self._resume_failed(clinic)
+            return await self._resume_failed(clinic, by_operator=by_operator)
         except Exception as exc:
             await self._record_failure(tenant, exc, registered=False)
             raise self._failed(tenant.id) from exc
@@ -183,9 +187,13 @@ class Provisioner:
         creation.clinic = tenant_info(tenant) or info
         return creation
 
-    async def _resume_failed(self, clinic: NewClinic) -> Tenant:
+    async def _resume_failed(self, clinic: NewClinic, *, by_operator: bool) -> Tenant:
+        which = Tenant.slug == clinic.subdomain
+        if not by_operator:
+            # Someone else's failed signup is not theirs to take over, with their own admin.
+            which = and_(which, func.lower(Tenant.admin_email) == clinic.admin_email.lower())
         claimed = await self._claim(
-            Tenant.slug == clinic.subdomain,
+            which,
             name=clinic.name,
             timezone=clinic.timezone,
             admin_email=clinic.admin_email,

@@ -1,4 +1,7 @@
-"""The clinic registry as super-admins see it: list, read, suspend, reactivate, delete."""
+"""The clinic registry as super-admins see it: list, read, suspend, reactivate, delete.
+
+Deleting runs the domains' `deleted` lifecycle hooks, in their order, once the deletion is
+committed (the subscription ends, for one); a failing hook is logged and undoes nothing."""
 
 from __future__ import annotations
 
@@ -11,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, NotFound
+from polyclinic.tenancy.lifecycle import ClinicLifecycle
 from polyclinic.tenancy.models import (
     PLATFORM_SUSPENSION,
     SUSPENDED_BY_PLATFORM,
     Tenant,
     TenantStatus,
 )
-from polyclinic.tenancy.resolver import TenantResolver
+from polyclinic.tenancy.resolver import TenantResolver, tenant_info
 
 
 class TenantRepository(SQLAlchemyAsyncRepository[Tenant]):
@@ -25,10 +29,13 @@ class TenantRepository(SQLAlchemyAsyncRepository[Tenant]):
 
 
 class ClinicRegistry:
-    def __init__(self, session: AsyncSession, resolver: TenantResolver) -> None:
+    def __init__(
+        self, session: AsyncSession, resolver: TenantResolver, lifecycle: ClinicLifecycle
+    ) -> None:
         self.repository = TenantRepository(session=session, auto_commit=False)
         self.session = session
         self.resolver = resolver
+        self.lifecycle = lifecycle
 
     async def list(
         self, *, status: TenantStatus | None, limit: int, offset: int
@@ -66,11 +73,15 @@ class ClinicRegistry:
         )
 
     async def delete(self, tenant_id: uuid.UUID) -> Tenant:
-        return await self._move(
+        deleted = await self._move(
             tenant_id,
             {TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.FAILED},
             TenantStatus.DELETED,
         )
+        clinic = tenant_info(deleted)
+        if clinic is not None:
+            await self.lifecycle.deleted(clinic)
+        return deleted
 
     async def _move(
         self,

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polyclinic.config import Settings
+from polyclinic.db.context import TenantInfo
 from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.tokens import TokenSigner
 from polyclinic.worker.mail import MailQueue
@@ -32,6 +33,26 @@ class PlanLimits(Protocol):
     ) -> None: ...
 
 
+class ClinicOrigins(Protocol):
+    """The origins (`https://host[:port]`, lower case) a clinic lets call its API from a
+    browser; the clinic domain answers it, the CORS middleware asks through this."""
+
+    async def allowed(self, clinic: TenantInfo) -> frozenset[str]: ...
+
+    def forget(self, clinic_id: uuid.UUID) -> None:
+        """The clinic changed its list: read it again next time."""
+
+
+class NoOrigins:
+    """No clinic allows any other origin (CORS closed)."""
+
+    async def allowed(self, clinic: TenantInfo) -> frozenset[str]:
+        return frozenset()
+
+    def forget(self, clinic_id: uuid.UUID) -> None:
+        pass
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -44,6 +65,7 @@ class Runtime:
     redis: Redis | None = field(default=None)
     # The job broker, once the app has started (None: jobs run as background tasks).
     broker: Broker | None = field(default=None)
+    clinic_origins: ClinicOrigins = field(default_factory=NoOrigins)
 
 
 def runtime_of(state: State) -> Runtime:

@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.chart.audit.trail import AuditTrail
 from polyclinic.chart.patients.merge import PatientMerger
 from polyclinic.chart.patients.schemas import (
     PRINTABLE,
@@ -34,9 +35,11 @@ WRITE = error_responses(400, 401, 403, 404, 409, 422)
 
 
 async def provide_patients(
-    clinic_db: NamedDependency[AsyncSession], accounts: NamedDependency[Accounts]
+    clinic_db: NamedDependency[AsyncSession],
+    accounts: NamedDependency[Accounts],
+    audit: NamedDependency[AuditTrail],
 ) -> Patients:
-    return Patients(clinic_db, accounts)
+    return Patients(clinic_db, accounts, audit)
 
 
 def out(patient: Patient) -> PatientOut:
@@ -100,12 +103,9 @@ class PatientsController(Controller):
         responses=error_responses(400, 401, 403, 404),
     )
     async def get_patient(
-        self,
-        patient_id: FromPath[uuid.UUID],
-        patients: NamedDependency[Patients],
-        principal: NamedDependency[Principal],
+        self, patient_id: FromPath[uuid.UUID], patients: NamedDependency[Patients]
     ) -> Envelope[PatientOut]:
-        return ok(out(await patients.get(patient_id, principal)))
+        return ok(out(await patients.get(patient_id)))
 
     @patch(
         "/{patient_id:uuid}",
@@ -146,9 +146,11 @@ class PatientsController(Controller):
         patient_id: FromPath[uuid.UUID],
         data: JSONBody[MergeRequest],
         clinic_db: NamedDependency[AsyncSession],
+        audit: NamedDependency[AuditTrail],
         principal: NamedDependency[Principal],
     ) -> Envelope[PatientOut]:
-        merged = await PatientMerger(clinic_db).merge(patient_id, data.duplicate_id, principal)
+        merger = PatientMerger(clinic_db, audit)
+        merged = await merger.merge(patient_id, data.duplicate_id, principal)
         return ok(out(merged), "Records merged")
 
     @post(

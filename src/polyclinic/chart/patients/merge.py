@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import Column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.chart.audit.services import Action
+from polyclinic.chart.audit.trail import AuditTrail
 from polyclinic.chart.patients.models import PatientMerge, PatientProfile
-from polyclinic.chart.patients.services import BLOCKS, Patient
+from polyclinic.chart.patients.services import BLOCKS, RESOURCE, Patient
 from polyclinic.db.base import utcnow
 from polyclinic.errors import Conflict, FieldError, NotFound
 from polyclinic.identity.accounts.models import User, UserToken
@@ -31,8 +33,14 @@ from polyclinic.scheduling.appointments.models import Appointment
 
 FOLLOW_SURVIVOR: list[Column[Any]] = [Appointment.__table__.c.patient_id]
 
-# Patient columns that stay with the duplicate: the profile itself and the merge log.
-KEPT_ON_MERGE = {"patient_profiles.user_id", "patient_merges.duplicate_id"}
+# Patient columns that stay with the duplicate: the profile itself, the merge log, and the
+# history of who accessed which record (the audit trail is append-only).
+KEPT_ON_MERGE = {
+    "patient_profiles.user_id",
+    "patient_merges.duplicate_id",
+    "audit_entries.patient_id",
+    "emergency_grants.patient_id",
+}
 
 # Filled on the survivor from the duplicate when the survivor has none.
 USER_BLANKS = ("phone", "date_of_birth", "locale")
@@ -50,8 +58,9 @@ def _duplicate_refused(message: str) -> Conflict:
 
 
 class PatientMerger:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, audit: AuditTrail) -> None:
         self.db = session
+        self.audit = audit
 
     async def merge(
         self, survivor_id: uuid.UUID, duplicate_id: uuid.UUID, principal: Principal
@@ -107,18 +116,19 @@ class PatientMerger:
         duplicate.is_active = False
         now = utcnow()
         gone.merged_into_id, gone.merged_at = survivor.id, now
-        self.db.add(
-            PatientMerge(
-                survivor_id=survivor.id,
-                duplicate_id=duplicate.id,
-                merged_by=principal.user_id,
-                duplicate_email=duplicate_email,
-                moved=moved,
-                merged_at=now,
-            )
+        merge = PatientMerge(
+            id=uuid.uuid4(),
+            survivor_id=survivor.id,
+            duplicate_id=duplicate.id,
+            merged_by=principal.user_id,
+            duplicate_email=duplicate_email,
+            moved=moved,
+            merged_at=now,
         )
+        self.db.add(merge)
         await self.db.flush()
-        # PHI access: the merge changes both patients' records.
+        for patient_id in (survivor.id, duplicate.id):
+            await self.audit.record(Action.UPDATE, RESOURCE, patient_id, resource_id=merge.id)
         await self.db.commit()
         return Patient(survivor, kept)
 

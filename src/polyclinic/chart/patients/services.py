@@ -1,8 +1,8 @@
 """Patients as the clinic keeps them: search, one record, registration at the desk, changes,
 and the invitation to claim an account.
 
-Every read and write of a patient's record goes through `Patients`, so the trail of access
-to protected health information has one place to hook in (marked `PHI access` below).
+Every read and write of a patient's record goes through `Patients` and is an entry in the
+audit trail (`chart.audit`), written in the request's own transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polyclinic.chart.audit.services import Action
+from polyclinic.chart.audit.trail import AuditTrail
 from polyclinic.chart.patients.models import PatientProfile
 from polyclinic.chart.patients.schemas import NewPatient, PatientChanges
 from polyclinic.db.base import utcnow
@@ -36,6 +38,8 @@ from polyclinic.web.patching import sent_fields
 READ = ("patients", "read")
 UPDATE = ("patients", "update")
 NO_SUCH_PATIENT = "No such patient"
+# The audit trail's name for a patient's record (demographics, contact, insurance).
+RESOURCE = "patient"
 
 # What a patient may change of their own record: how to reach them and whom to call.
 SELF_SERVICE = frozenset({"phone", "address", "emergency_contact", "preferred_language"})
@@ -124,9 +128,10 @@ def apply_block(profile: PatientProfile, name: str, block: Any) -> None:
 
 
 class Patients:
-    def __init__(self, session: AsyncSession, accounts: Accounts) -> None:
+    def __init__(self, session: AsyncSession, accounts: Accounts, audit: AuditTrail) -> None:
         self.db = session
         self.accounts = accounts
+        self.audit = audit
 
     async def search(
         self,
@@ -168,16 +173,15 @@ class Patients:
             filters.append(User.date_of_birth == date_of_birth)
         users, total = await UserRepository(session=self.db).get_many_and_count(*filters)
         profiles = await self._profiles([u.id for u in users])
-        # PHI access: the patients listed.
+        await self.audit.listed(RESOURCE, [u.id for u in users])
         return [Patient(u, profiles.get(u.id)) for u in users], total
 
-    async def get(self, patient_id: uuid.UUID, principal: Principal) -> Patient:
-        """One patient, a merged duplicate included (it points at its survivor)."""
-        # Someone else's record answers like a missing one: its existence is not revealed.
-        if only_own(READ, principal.role) and patient_id != principal.user_id:
-            raise NotFound(NO_SUCH_PATIENT)
+    async def get(self, patient_id: uuid.UUID) -> Patient:
+        """One patient, a merged duplicate included (it points at its survivor). A patient
+        asking for someone else's record is answered as for a missing one."""
+        access = await self.audit.open_chart(patient_id, READ)
         patient = await self._load(patient_id)
-        # PHI access: read of the patient's record.
+        await self.audit.read(RESOURCE, patient_id, access=access)
         return patient
 
     async def register(self, data: NewPatient, principal: Principal) -> Patient:
@@ -204,7 +208,7 @@ class Patients:
         await self._flush_email()
         self.db.add(profile)
         await self.db.flush()
-        # PHI access: creation of the patient's record.
+        await self.audit.record(Action.CREATE, RESOURCE, user.id)
         await self.db.commit()
         return Patient(user, profile)
 
@@ -238,7 +242,7 @@ class Patients:
         for block in BLOCKS:
             apply_block(profile, block, sent.get(block, msgspec.UNSET))
         await self._flush_email()
-        # PHI access: change of the patient's record (the fields in `sent`).
+        await self.audit.record(Action.UPDATE, RESOURCE, user.id)
         await self.db.commit()
         return Patient(user, profile)
 
@@ -252,6 +256,7 @@ class Patients:
                 "The patient has no email address: add one first",
                 [FieldError("email", "is needed to send the invitation")],
             )
+        await self.audit.record(Action.UPDATE, RESOURCE, user.id)
         await self.accounts.offer_claim(user, caller, actor_id=principal.user_id)
         return Patient(user, profile)
 

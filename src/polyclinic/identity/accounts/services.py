@@ -16,7 +16,12 @@ from polyclinic.db.context import TenantInfo
 from polyclinic.errors import Conflict, FieldError, InvalidInput, Unauthorized
 from polyclinic.identity.accounts.models import User, UserToken
 from polyclinic.identity.accounts.opaque import hash_token, new_token
-from polyclinic.identity.accounts.passwords import hash_password, password_problem, verify_password
+from polyclinic.identity.accounts.passwords import (
+    hash_password,
+    password_problem,
+    verify_and_update,
+    verify_password,
+)
 from polyclinic.identity.mfa.services import Mfa
 from polyclinic.identity.permissions.roles import Role
 from polyclinic.identity.sessions.services import IssuedTokens, Sessions
@@ -118,11 +123,12 @@ class Accounts:
         except IntegrityError:
             await self.db.rollback()
             await self._send_already_registered(data.email.strip().lower(), caller)
+            await self.db.commit()
             return
         trail.record(self.db, caller, "registered", user_id=user.id, email=user.email)
         token = await self._one_time_token(user, VERIFY_EMAIL)
+        await self._send_verification(user, token)
         await self.db.commit()
-        self._send_verification(user, token)
 
     async def login(
         self, email: str, password: str, caller: Caller, totp: str | None = None
@@ -131,7 +137,8 @@ class Accounts:
         await self.throttle.begin(email, caller.ip)
         user = await self.by_email(email)
         stored = user.password_hash if user is not None else None
-        if not await asyncio.to_thread(verify_password, password, stored) or user is None:
+        valid, rehashed = await asyncio.to_thread(verify_and_update, password, stored)
+        if not valid or user is None:
             user_id = user.id if user else None
             trail.record(self.db, caller, "login_failed", user_id=user_id, email=email)
             if await self.throttle.failed(email, caller.ip):
@@ -149,6 +156,8 @@ class Accounts:
             await self.db.commit()
             raise Unauthorized("The code is wrong", [FieldError("totp", "does not match")])
         await self.throttle.succeeded(email)
+        if rehashed is not None:  # made with older parameters: stored again with today's
+            user.password_hash = rehashed
         tokens = await self.sessions.start(user, caller)
         trail.record(self.db, caller, "login_succeeded", user_id=user.id)
         await self.db.commit()
@@ -165,8 +174,8 @@ class Accounts:
         if user.email_verified_at is not None:
             raise Conflict("This email address is already verified")
         token = await self._one_time_token(user, VERIFY_EMAIL)
+        await self._send_verification(user, token)
         await self.db.commit()
-        self._send_verification(user, token)
 
     async def forgot_password(self, email: str, caller: Caller) -> None:
         """The caller learns nothing: the same answer whether or not the account exists."""
@@ -175,8 +184,9 @@ class Accounts:
             return
         token = await self._one_time_token(user, RESET_PASSWORD)
         trail.record(self.db, caller, "password_reset_requested", user_id=user.id)
-        await self.db.commit()
-        self.mail.enqueue(
+        # In the token's own transaction, its code sealed: sent once this commits.
+        await self.mail.add(
+            self.db,
             MailMessage(
                 clinic=self.tenant,
                 kind="password_reset",
@@ -184,8 +194,9 @@ class Accounts:
                 recipient_id=user.id,
                 values={"name": full_name(user)},
                 token=token,
-            )
+            ),
         )
+        await self.db.commit()
 
     async def reset_password(self, token: str, new_password: str, caller: Caller) -> None:
         check_new_password(new_password)
@@ -261,8 +272,9 @@ class Accounts:
             raise Conflict("This record cannot be claimed: it has an account or no email")
         token = await self._one_time_token(user, CLAIM_ACCOUNT)
         trail.record(self.db, caller, "account_claim_offered", user_id=user.id, actor_id=actor_id)
-        await self.db.commit()
-        self.mail.enqueue(
+        # In the token's own transaction, its code sealed: sent once this commits.
+        await self.mail.add(
+            self.db,
             MailMessage(
                 clinic=self.tenant,
                 kind="account_claim",
@@ -270,8 +282,9 @@ class Accounts:
                 recipient_id=user.id,
                 values={"name": full_name(user)},
                 token=token,
-            )
+            ),
         )
+        await self.db.commit()
 
     async def claim_account(self, token: str, password: str, caller: Caller) -> User:
         """The patient sets their password with the emailed token: the record the clinic
@@ -296,17 +309,19 @@ class Accounts:
         if claimable(holder):
             await self.offer_claim(holder, caller)
             return
-        self.mail.enqueue(
+        await self.mail.add(
+            self.db,
             MailMessage(
                 clinic=self.tenant,
                 kind="already_registered",
                 to=email,
                 recipient_id=holder.id,
-            )
+            ),
         )
 
-    def _send_verification(self, user: User, token: str) -> None:
-        self.mail.enqueue(
+    async def _send_verification(self, user: User, token: str) -> None:
+        await self.mail.add(
+            self.db,
             MailMessage(
                 clinic=self.tenant,
                 kind="email_verification",
@@ -314,7 +329,7 @@ class Accounts:
                 recipient_id=user.id,
                 values={"name": full_name(user)},
                 token=token,
-            )
+            ),
         )
 
 

@@ -85,12 +85,13 @@ class Mfa:
             return True
         # Locked so two sign-ins with the same code cannot both pass.
         await self.db.refresh(user, with_for_update=True)
-        step = accepted_step(
-            self.keys.open(user.mfa_secret, self._owner(user)), code, user.mfa_last_step
-        )
+        secret, resealed = self.keys.reopen(user.mfa_secret, self._owner(user))
+        step = accepted_step(secret, code, user.mfa_last_step)
         if step is None:
             return False
         user.mfa_last_step = step
+        if resealed is not None:  # sealed under a retired key: under the current one now
+            user.mfa_secret = resealed
         return True
 
     async def _spend_recovery_code(self, user: User, code: str, caller: Caller) -> bool:

@@ -3,8 +3,12 @@
 Each clinic route names one (resource, action) in its `opt`; the `authorize` guard looks it
 up here. A route without an entry is refused, so nothing is reachable by omission.
 Ownership sits on top: for the roles in `OWN_ONLY`, a permission covers only the caller's own
-records (a patient sees their own profile; later, a doctor the appointments they hold), and
-the service narrows its query with `only_own`.
+records, and the service narrows its query or refuses with `only_own`: a patient, their own
+profile and the appointments booked for them; a doctor steps (checks in, treats, marks as
+no-show, cancels) only the appointments they are the practitioner of, where a clinic admin,
+receptionist or nurse steps any. For the roles in `EMERGENCY_ONLY`, a permission holds only
+for a patient whose chart the caller opened in an emergency, with a reason and for a limited
+time (the chart's guard checks the grant).
 """
 
 from __future__ import annotations
@@ -72,6 +76,11 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("payments", "manage"): frozenset({A}),
     ("messaging", "read"): frozenset({A}),
     ("messaging", "manage"): frozenset({A}),
+    # A patient's clinical content, and opening it in an emergency without the right to it.
+    ("chart", "read"): frozenset({A, D, N, R, Role.BILLING, P}),
+    ("chart", "emergency_access"): STAFF_ROLES,
+    ("audit", "read"): frozenset({A}),
+    ("audit", "read_own"): frozenset({P}),
 }
 
 
@@ -82,8 +91,22 @@ OWN_ONLY: dict[Permission, frozenset[str]] = {
     ("appointments", "read"): frozenset({Role.PATIENT}),
     ("appointments", "book"): frozenset({Role.PATIENT}),
     ("appointments", "reschedule"): frozenset({Role.PATIENT}),
-    ("appointments", "cancel"): frozenset({Role.PATIENT}),
+    ("appointments", "cancel"): frozenset({Role.PATIENT, Role.DOCTOR}),
+    ("appointments", "check_in"): frozenset({Role.DOCTOR}),
+    ("appointments", "treat"): frozenset({Role.DOCTOR}),
+    ("appointments", "no_show"): frozenset({Role.DOCTOR}),
+    ("chart", "read"): frozenset({Role.PATIENT}),
 }
+
+
+# Permissions that, for these roles, hold only through a live emergency access grant.
+EMERGENCY_ONLY: dict[Permission, frozenset[str]] = {
+    ("chart", "read"): frozenset({Role.RECEPTIONIST, Role.BILLING}),
+}
+
+
+def only_by_emergency(permission: Permission, role: str) -> bool:
+    return role in EMERGENCY_ONLY.get(permission, frozenset())
 
 
 def only_own(permission: Permission, role: str) -> bool:
@@ -107,8 +130,17 @@ def as_markdown() -> str:
     ]
     for (resource, action), who in MATRIX.items():
         own = OWN_ONLY.get((resource, action), frozenset())
+        emergency = EMERGENCY_ONLY.get((resource, action), frozenset())
         cells = [
-            "public" if who == PUBLIC else ("own" if r in own else "yes" if r in who else "")
+            "public"
+            if who == PUBLIC
+            else "own"
+            if r in own
+            else "emergency"
+            if r in emergency
+            else "yes"
+            if r in who
+            else ""
             for r in roles
         ]
         lines.append(f"| {resource} | {action} | " + " | ".join(cells) + " |")

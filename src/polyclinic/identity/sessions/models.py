@@ -1,4 +1,4 @@
-"""Sign-in sessions and their rotating refresh tokens (clinic schema)."""
+"""Sign-in sessions, their rotating refresh tokens, and failed sign-ins (clinic schema)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime
 import uuid
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyclinic.db.base import TenantBase, UUIDKey, utcnow
@@ -44,3 +44,20 @@ class RefreshToken(UUIDKey, TenantBase):
         DateTimeUTC(timezone=True), default=utcnow
     )
     used_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class FailureCounter:
+    """Failed sign-ins under one key (`account:<email>` or `address:<ip>`) within a window
+    that slides with each failure; a locked account also says until when."""
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    # The window ends here unless another failure comes first.
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    locked_until: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class LoginFailure(FailureCounter, TenantBase):
+    """A clinic's failed sign-ins, so a lockout needs nothing but the clinic's database."""
+
+    __tablename__ = "login_failures"

@@ -85,8 +85,8 @@ class Invitations:
         self.db.add(invitation)
         await self.db.flush()
         trail.record(self.db, caller, "invitation_sent", actor_id=actor, email=email, role=role)
+        await self.mail.add(self.db, invitation_message(self.tenant, invitation, token))
         await self.db.commit()
-        self.mail.enqueue(invitation_message(self.tenant, invitation, token))
         return invitation
 
     async def list(
@@ -109,8 +109,8 @@ class Invitations:
         token, invitation.token_hash = new_token()
         invitation.expires_at = utcnow() + INVITATION_LIFETIME
         trail.record(self.db, caller, "invitation_resent", actor_id=actor, email=invitation.email)
+        await self.mail.add(self.db, invitation_message(self.tenant, invitation, token))
         await self.db.commit()
-        self.mail.enqueue(invitation_message(self.tenant, invitation, token))
         return invitation
 
     async def revoke(

@@ -1,7 +1,7 @@
 """The platform's own providers, lent to a clinic that has none for a channel when its plan
 includes them: email through the platform's SMTP server (`PLATFORM_SMTP_URL`), SMS through the
-platform's Twilio account (`PLATFORM_TWILIO_*`). Built from the settings; their secrets are
-never logged or returned.
+platform's Twilio account (`PLATFORM_TWILIO_*`, and only while the clinic is in good standing
+with its subscription). Built from the settings; their secrets are never logged or returned.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from polyclinic.messaging.channels.providers.twilio import (
 
 # The plan feature that lends each channel's platform provider to a clinic.
 PLATFORM_FEATURES = {"email": "platformEmail", "sms": "platformSms"}
+# Channels the platform lends only to clinics in good standing with their subscription (it
+# pays per text message). Email stays: a lapsed clinic's admin still gets a password reset.
+STANDING_REQUIRED = frozenset({"sms"})
 
 dev_logger = logging.getLogger("polyclinic.messaging.dev_mail")
 

@@ -17,14 +17,20 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polyclinic.billing.features import FEATURE_NAMES, clinic_plan, require_feature
+from polyclinic.billing.features import FEATURE_NAMES, require_feature
+from polyclinic.billing.standing import standing_problem
+from polyclinic.billing.subscriptions import clinic_subscription
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.session import clinic_of
 from polyclinic.errors import FieldError, InvalidInput, NotFound, Unavailable
 from polyclinic.identity.accounts.models import User
 from polyclinic.messaging.channels.models import CHANNELS, ChannelSetting
-from polyclinic.messaging.channels.platform_providers import PLATFORM_FEATURES, platform_provider
+from polyclinic.messaging.channels.platform_providers import (
+    PLATFORM_FEATURES,
+    STANDING_REQUIRED,
+    platform_provider,
+)
 from polyclinic.messaging.channels.providers import (
     PROVIDERS,
     OutgoingMessage,
@@ -240,11 +246,13 @@ async def provider_for(session: AsyncSession, settings: Settings, channel: str) 
 @dataclass(frozen=True)
 class Sender:
     """Who sends the clinic's messages on a channel: its own provider, the platform's default
-    (`platform`), or nobody (`provider` None) for the `reason` given."""
+    (`platform`), or nobody (`provider` None) for the `reason` given; `lapsed` when that is
+    the clinic's subscription not being in good standing."""
 
     provider: Provider | None
     reason: str | None = None
     platform: bool = False
+    lapsed: bool = False
 
     @property
     def provider_name(self) -> str | None:
@@ -256,8 +264,9 @@ class Sender:
 
 async def sender_for(session: AsyncSession, settings: Settings, channel: str) -> Sender:
     """The sender of the session's clinic for `channel`: the clinic's own provider; else the
-    platform's default for the channel, when there is one and the clinic's plan includes it;
-    else nobody, with the reason. Raises `Unavailable` as `provider_for` does."""
+    platform's default for the channel, when there is one and the clinic's plan includes it
+    (for text messages, only while the clinic is in good standing: the platform pays for
+    them); else nobody, with the reason. Raises `Unavailable` as `provider_for` does."""
     own = await provider_for(session, settings, channel)
     if own is not None:
         return Sender(own)
@@ -267,13 +276,22 @@ async def sender_for(session: AsyncSession, settings: Settings, channel: str) ->
     default = platform_provider(settings, channel, clinic.name)
     if feature is None or default is None:
         return Sender(None, f"{missing} and the platform has no default {channel} provider")
-    plan = await clinic_plan(session, clinic.id)
-    if plan is None:
+    found = await clinic_subscription(session, clinic.id)
+    if found is None:
         return Sender(None, f"{missing} and no plan that includes {FEATURE_NAMES[feature]}")
+    subscription, plan = found
     if not plan.features.get(feature):
         return Sender(
             None, f"{missing} and its {plan.name} plan does not include {FEATURE_NAMES[feature]}"
         )
+    if channel in STANDING_REQUIRED:
+        problem = standing_problem(clinic, subscription, settings.past_due_grace_days)
+        if problem is not None:
+            return Sender(
+                None,
+                f"{missing}, and {FEATURE_NAMES[feature]} are not available while {problem}",
+                lapsed=True,
+            )
     return Sender(default, platform=True)
 
 

@@ -1,41 +1,33 @@
 """Account mail (email verification, password reset, staff invitations, a patient's
-invitation to claim the record the clinic made) through the clinic's
-email provider, else the platform's default where the clinic's plan allows, in the clinic's
-own wording, and recorded in the clinic's delivery log so its admins see what failed.
+invitation to claim the record the clinic made): what delivery needs to send it as any other
+outbox event, through the clinic's email provider, else the platform's default where the
+clinic's plan allows, in the clinic's own wording.
 
-Each message gets an outbox event (already relayed and finished: there is no job for it) and
-one delivery. The one-time code is in the message only: not in the event, the delivery or
-the log, so such a delivery cannot be sent again later; a new code must be asked for.
+The event (`account.<kind>`, written by identity through `polyclinic.worker.mail`) carries
+the address, the template's values and the one-time code, sealed under the clinic's data key
+(`AccountMailTokens`) and bound to that event, so a copy in another row or clinic does not
+open. The code is erased from the event once its mail is sent (or can no longer be), and
+from any event older than the longest-lived code.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.config import Settings
-from polyclinic.db.base import utcnow
-from polyclinic.db.context import TenantInfo, in_clinic
-from polyclinic.db.session import clinic_session
+from polyclinic.db.context import TenantInfo
 from polyclinic.errors import DomainError
-from polyclinic.identity.accounts.models import User
-from polyclinic.messaging.channels.providers import OutgoingMessage
-from polyclinic.messaging.channels.providers.base import OutcomeUnknown
-from polyclinic.messaging.channels.services import sender_for
-from polyclinic.messaging.delivery.models import (
-    ERROR_LENGTH,
-    REASON_LENGTH,
-    Delivery,
-    DeliveryStatus,
-)
-from polyclinic.messaging.preferences.services import locale_for
-from polyclinic.messaging.templates.services import BASE_LOCALE, Templates
+from polyclinic.identity.accounts.services import TOKEN_LIFETIMES
+from polyclinic.identity.staff.invitations import INVITATION_LIFETIME
+from polyclinic.messaging.keys.services import Sealed, secret_box_for
 from polyclinic.tenancy.naming import clinic_url
-from polyclinic.worker.mail import MailMessage
+from polyclinic.worker.mail import EVENT_PREFIX
 from polyclinic.worker.outbox import OutboxEvent
 
 logger = logging.getLogger("polyclinic.messaging")
@@ -50,144 +42,66 @@ ACCOUNT_MAIL_LINKS = {
     "account_claim": "/claim-account",
 }
 ACCOUNT_MAIL_KINDS = frozenset(ACCOUNT_MAIL_LINKS)
-# The outbox event of an account mail is `account.<kind>`.
-EVENT_PREFIX = "account."
+# Those whose link carries a one-time code.
+NEEDS_TOKEN = frozenset(ACCOUNT_MAIL_KINDS - {"already_registered"})
+# A sealed code is never kept longer than any code lives.
+TOKEN_KEPT_AT_MOST = max(INVITATION_LIFETIME, *TOKEN_LIFETIMES.values())
+TOKEN_KEY = "token"
+
+__all__ = ["ACCOUNT_MAIL_KINDS", "EVENT_PREFIX", "AccountMailTokens", "account_mail_kind"]
+
+# Sealed under the clinic's data key as a secret of this (channel, provider, name=event id).
+_CHANNEL, _PROVIDER = "email", "account_mail"
 
 
-class ClinicMailer:
-    """The app's `Mailer`: each message through its clinic's sender, recorded."""
+def account_mail_kind(event: OutboxEvent) -> str | None:
+    """The template kind of an account mail's event, else None."""
+    kind = event.kind.removeprefix(EVENT_PREFIX)
+    return kind if event.kind.startswith(EVENT_PREFIX) and kind in ACCOUNT_MAIL_KINDS else None
 
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        self.engine = engine
-        self.settings = settings
 
-    async def send(self, message: MailMessage) -> None:
-        with in_clinic(message.clinic):
-            async with clinic_session(self.engine, message.clinic) as session:
-                await self._send(session, message.clinic, message)
+class AccountMailTokens:
+    """The `TokenSealer` identity's mail is given: one-time codes under the clinic's key."""
 
-    async def _send(self, session: AsyncSession, clinic: TenantInfo, message: MailMessage) -> None:
-        delivery_id = await _record(session, message)
+    def __init__(self, settings: Settings) -> None:
+        self.box = secret_box_for(settings)
+
+    async def seal(self, session: AsyncSession, event_id: uuid.UUID, token: str) -> str | None:
+        if not self.box.keyring.configured:
+            return None
         try:
-            sender = await sender_for(session, self.settings, "email")
-            if sender.provider is None:
-                reason = (sender.reason or "nobody can send it")[:REASON_LENGTH]
-                await _update(session, delivery_id, status=DeliveryStatus.NOT_SENT, reason=reason)
-                logger.info("%s mail (delivery %s) not sent: %s", message.kind, delivery_id, reason)
-                return
-            # An invitee has no account yet: the clinic's default language then.
-            user = await session.get(User, message.recipient_id)
-            locale = locale_for(user) if user is not None else BASE_LOCALE
-            rendered = await Templates(session).render(
-                message.kind, "email", locale, self._values(clinic, message)
+            sealed = await self.box.seal(
+                session, _CHANNEL, _PROVIDER, token.encode(), name=str(event_id)
             )
-            # Claimed, as other deliveries are while their provider answers; nothing is held
-            # in the database meanwhile.
-            await _update(
-                session,
-                delivery_id,
-                status=DeliveryStatus.SENDING,
-                sending_at=utcnow(),
-                attempts=1,
-                provider=sender.provider_name,
-            )
-            provider_message_id = await sender.provider.send(
-                OutgoingMessage(
-                    channel="email",
-                    to=message.to,
-                    body=rendered.body,
-                    subject=rendered.subject,
-                    idempotency_key=str(delivery_id),
-                )
-            )
-        except OutcomeUnknown as exc:  # the provider may have it: not failed, not sent
-            await _update(
-                session,
-                delivery_id,
-                status=DeliveryStatus.UNCONFIRMED,
-                last_error=exc.message[:ERROR_LENGTH],
-            )
-            logger.warning("%s mail (delivery %s) unconfirmed: %s", message.kind, delivery_id, exc)
-        except DomainError as exc:  # refused, unreachable, unusable settings or template
-            await _failed(session, delivery_id, message.kind, exc.message)
-        except Exception as exc:
-            error = f"the send failed unexpectedly ({type(exc).__name__})"
-            await _failed(session, delivery_id, message.kind, error)
-        else:
-            await _update(
-                session,
-                delivery_id,
-                status=DeliveryStatus.SENT,
-                provider_message_id=provider_message_id,
-                sent_at=utcnow(),
-            )
-            logger.info(
-                "%s mail (delivery %s) sent through %s (provider message id %s)",
-                message.kind,
-                delivery_id,
-                sender.provider_name,
-                provider_message_id,
-            )
+        except DomainError as exc:  # a key that does not unwrap, KMS out of reach
+            logger.warning("an account mail's code is not kept (%s)", exc.message)
+            return None
+        return f"{sealed.key_version}:{base64.b64encode(sealed.blob).decode()}"
 
-    def _values(self, clinic: TenantInfo, message: MailMessage) -> dict[str, Any]:
-        path = ACCOUNT_MAIL_LINKS[message.kind]
-        if message.token is not None:
-            path = f"{path}?token={message.token}"
-        return {
-            **message.values,
-            "clinic_name": clinic.name,
-            "link": clinic_url(self.settings, clinic.slug, path),
-        }
+    async def open(self, session: AsyncSession, event: OutboxEvent) -> str | None:
+        """The event's code, if it still has one; raises `SecretUnreadable` for a code
+        that does not open here."""
+        kept = event.payload.get(TOKEN_KEY)
+        if not isinstance(kept, str):
+            return None
+        version, _, blob = kept.partition(":")
+        try:
+            sealed = Sealed(int(version), base64.b64decode(blob, validate=True))
+        except (ValueError, binascii.Error):
+            sealed = Sealed(0, b"")
+        opened = await self.box.open(session, _CHANNEL, _PROVIDER, sealed, name=str(event.id))
+        return opened.decode()
 
 
-async def _record(session: AsyncSession, message: MailMessage) -> uuid.UUID:
-    """The message's event and its delivery (pending), committed; the delivery's id."""
-    if message.kind not in ACCOUNT_MAIL_KINDS:
-        raise ValueError(f"{message.kind!r} is not a kind of account mail")
-    now = utcnow()
-    event = OutboxEvent(
-        id=uuid.uuid4(),
-        kind=EVENT_PREFIX + message.kind,
-        subject_id=message.recipient_id,
-        payload={"recipientId": str(message.recipient_id)},
-        created_at=now,
-        # Nothing for the relay to do: the message is sent here, once.
-        relayed_at=now,
-        finished_at=now,
-    )
-    delivery = Delivery(
-        id=uuid.uuid4(),
-        outbox_event_id=event.id,
-        kind=message.kind,
-        channel="email",
-        recipient_id=message.recipient_id,
-        address=message.to,
-        status=DeliveryStatus.PENDING,
-        attempts=0,
-    )
-    session.add(event)
-    await session.flush()  # the delivery refers to it
-    session.add(delivery)
-    await session.commit()
-    return delivery.id
-
-
-async def _update(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
-    # Whatever a failure left half done is dropped first.
-    await session.rollback()
-    await session.execute(
-        update(Delivery).where(Delivery.id == delivery_id).values(updated_at=utcnow(), **values)
-    )
-    await session.commit()
-
-
-async def _failed(session: AsyncSession, delivery_id: uuid.UUID, kind: str, error: str) -> None:
-    """A failed send; `error` is the provider's reason (secrets masked) or our own."""
-    await _update(
-        session,
-        delivery_id,
-        status=DeliveryStatus.FAILED,
-        attempts=1,
-        last_error=error[:ERROR_LENGTH],
-    )
-    logger.warning("%s mail (delivery %s) failed: %s", kind, delivery_id, error)
+def account_mail_values(
+    settings: Settings, clinic: TenantInfo, kind: str, event: OutboxEvent, token: str | None
+) -> dict[str, Any]:
+    """The template's values: those the event carries, the clinic's name, and the link."""
+    path = ACCOUNT_MAIL_LINKS[kind]
+    if token is not None:
+        path = f"{path}?token={token}"
+    return {
+        **event.payload.get("values", {}),
+        "clinic_name": clinic.name,
+        "link": clinic_url(settings, clinic.slug, path),
+    }

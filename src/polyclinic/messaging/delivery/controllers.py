@@ -44,7 +44,9 @@ class DeliveriesController(Controller):
         "/{delivery_id:uuid}/retry",
         status_code=HTTP_200_OK,
         summary="Send a failed, not sent or unconfirmed delivery again, now",
-        responses=error_responses(400, 401, 403, 404, 409),
+        description="402 when it would go through the platform's text messages while the "
+        "clinic's subscription is not in good standing; the delivery is left as it was.",
+        responses=error_responses(400, 401, 402, 403, 404, 409),
         opt={"permission": ("messaging", "manage")},
     )
     async def retry_delivery(

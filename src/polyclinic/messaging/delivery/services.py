@@ -24,11 +24,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, and_, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT
+from polyclinic.billing.quota import QUOTA_THRESHOLD_EVENT, PaymentRequired
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
 from polyclinic.db.context import TenantInfo, in_clinic
@@ -39,10 +39,19 @@ from polyclinic.identity.permissions.roles import Role
 from polyclinic.messaging.channels.providers import OutgoingMessage
 from polyclinic.messaging.channels.providers.base import OutcomeUnknown
 from polyclinic.messaging.channels.services import Sender, sender_for
-from polyclinic.messaging.delivery.account_mail import ACCOUNT_MAIL_KINDS
+from polyclinic.messaging.delivery.account_mail import (
+    ACCOUNT_MAIL_KINDS,
+    EVENT_PREFIX,
+    NEEDS_TOKEN,
+    TOKEN_KEPT_AT_MOST,
+    TOKEN_KEY,
+    AccountMailTokens,
+    account_mail_kind,
+    account_mail_values,
+)
 from polyclinic.messaging.delivery.models import ERROR_LENGTH, Delivery, DeliveryStatus
 from polyclinic.messaging.preferences.services import locale_for, reach_for
-from polyclinic.messaging.templates.services import Rendered, Templates
+from polyclinic.messaging.templates.services import BASE_LOCALE, Rendered, Templates
 from polyclinic.scheduling.appointments.lifecycle import check_in_token
 from polyclinic.scheduling.appointments.models import Appointment
 from polyclinic.scheduling.appointments.reminders import REMINDER_EVENT, reminder_holds
@@ -83,6 +92,14 @@ ACCOUNT_MAIL_LOST = (
     "the service stopped before this mail was sent; its one-time code was not kept, so the "
     "person asks for a new one"
 )
+
+
+# Account mail whose event still holds its sealed code (the others cannot be sent again).
+_CODE_KEPT = and_(OutboxEvent.kind.startswith(EVENT_PREFIX), OutboxEvent.payload.has_key(TOKEN_KEY))
+
+
+# Where a delivery no longer needs its event's code: the code is erased then.
+_DONE_WITH_CODE = (DeliveryStatus.SENT, DeliveryStatus.NOT_SENT, DeliveryStatus.UNCONFIRMED)
 
 
 STALE_REMINDER = "the appointment moved, was cancelled or has begun"
@@ -144,7 +161,11 @@ async def relay_outbox(
     try:
         with in_clinic(clinic):
             for event in events:
-                if event.kind in PATIENT_MESSAGES or event.kind == QUOTA_THRESHOLD_EVENT:
+                if (
+                    event.kind in PATIENT_MESSAGES
+                    or event.kind == QUOTA_THRESHOLD_EVENT
+                    or account_mail_kind(event) is not None
+                ):
                     enqueue(broker, DELIVER_JOB, str(event.id))
                 else:  # nobody to tell
                     event.finished_at = utcnow()
@@ -159,7 +180,8 @@ async def relay_outbox(
 async def close_abandoned(session: AsyncSession, claim: datetime.timedelta) -> int:
     """Deliveries no job will come back for, marked for a person to see: a claim older than
     the claim time on a finished event (a hand retry or an account mail whose process
-    stopped mid-send), and account mail still pending after it (stopped before the send)."""
+    stopped mid-send), and account mail still pending after it whose code was not kept
+    (stopped before the send). Codes older than any code lives are erased."""
     now = utcnow()
     cutoff = now - claim
     finished = select(OutboxEvent.id).where(OutboxEvent.finished_at.is_not(None))
@@ -176,11 +198,13 @@ async def close_abandoned(session: AsyncSession, claim: datetime.timedelta) -> i
         update(Delivery)
         .where(
             Delivery.status == DeliveryStatus.PENDING,
-            Delivery.kind.in_(ACCOUNT_MAIL_KINDS),
+            Delivery.kind.in_(NEEDS_TOKEN),
             Delivery.created_at < cutoff,
+            Delivery.outbox_event_id.not_in(select(OutboxEvent.id).where(_CODE_KEPT)),
         )
         .values(status=DeliveryStatus.NOT_SENT, reason=ACCOUNT_MAIL_LOST, updated_at=now)
     )
+    await session.execute(_erase_code(OutboxEvent.created_at < now - TOKEN_KEPT_AT_MOST))
     await session.commit()
     closed = claims.rowcount + mail.rowcount  # type: ignore[attr-defined]
     if closed:
@@ -197,15 +221,24 @@ def relay_again(settings: Settings) -> datetime.timedelta:
 
 
 async def deliver(
-    engine: AsyncEngine, settings: Settings, clinic: TenantInfo, event_id: uuid.UUID
+    engine: AsyncEngine,
+    settings: Settings,
+    clinic: TenantInfo,
+    event_id: uuid.UUID,
+    *,
+    token: str | None = None,
 ) -> list[Delivery]:
     """Make the event's deliveries, send those not sent yet; raises `DeliveryFailed` when
     any failed, or is held by another worker that may have died (the job's next attempt
-    takes them up). The event is finished only when none is held elsewhere."""
+    takes them up). The event is finished only when none is held elsewhere. `token` is an
+    account mail's code when the caller has it (else it is opened from the event); once no
+    delivery needs it any more, it is erased from the event."""
     async with clinic_session(engine, clinic) as session:
         ids = await prepare(session, event_id)
         senders: dict[str, Sender] = {}  # one per channel for the event's deliveries
-        done = [await send(session, settings, delivery_id, senders) for delivery_id in ids]
+        done = [
+            await send(session, settings, delivery_id, senders, token=token) for delivery_id in ids
+        ]
         held = [d for d in done if d is None or d.status == DeliveryStatus.SENDING]
         if not held:
             await session.execute(
@@ -213,6 +246,8 @@ async def deliver(
                 .where(OutboxEvent.id == event_id, OutboxEvent.finished_at.is_(None))
                 .values(finished_at=utcnow())
             )
+            if done and all(d is not None and d.status in _DONE_WITH_CODE for d in done):
+                await session.execute(_erase_code(OutboxEvent.id == event_id))
             await session.commit()
     failed = [d for d in done if d is not None and d.status == DeliveryStatus.FAILED]
     if failed or held:
@@ -287,6 +322,9 @@ async def _recipients(session: AsyncSession, event: OutboxEvent) -> tuple[str, l
         if patient is None:
             return PATIENT_MESSAGES[event.kind], []
         return PATIENT_MESSAGES[event.kind], _reachable(patient, ("email", "sms", "whatsapp"))
+    if (kind := account_mail_kind(event)) is not None:
+        recipient = uuid.UUID(event.payload["recipientId"])
+        return kind, [Recipient(recipient, "email", event.payload["to"])]
     if event.kind == QUOTA_THRESHOLD_EVENT:
         admins = await session.scalars(
             select(User).where(User.role == Role.CLINIC_ADMIN, User.is_active.is_(True))
@@ -310,9 +348,12 @@ async def send(
     settings: Settings,
     delivery_id: uuid.UUID,
     senders: dict[str, Sender] | None = None,
+    *,
+    token: str | None = None,
 ) -> Delivery | None:
     """Send one delivery unless it is sent already or another worker holds it (None).
-    Commits its outcome; never raises for the provider's refusal (the row says it)."""
+    Commits its outcome; never raises for the provider's refusal (the row says it).
+    `token`: an account mail's code, when the caller has it."""
     delivery = await _locked(session, delivery_id, skip_locked=True)
     if delivery is None or delivery.status not in RETRYABLE:
         if delivery is not None and delivery.status == DeliveryStatus.SENDING:
@@ -323,7 +364,7 @@ async def send(
         event = await session.get_one(OutboxEvent, delivery.outbox_event_id)
         # A retry, by hand or by the job, may come after the patient opted out or the
         # appointment moved: checked again each time.
-        unwanted = await _unwanted(session, delivery, event)
+        unwanted = await _unwanted(session, delivery, event, token)
         senders = {} if senders is None else senders
         if delivery.channel not in senders:
             senders[delivery.channel] = await sender_for(session, settings, delivery.channel)
@@ -338,7 +379,7 @@ async def send(
             return delivery
         provider = sender.provider
         assert provider is not None
-        rendered = await _render(session, settings, delivery, event)
+        rendered = await _render(session, settings, delivery, event, token)
     except DomainError as exc:  # stored settings unusable, secrets unreadable, bad template
         delivery.attempts += 1
         return await _record_failure(session, delivery, str(exc))
@@ -408,8 +449,14 @@ async def _unconfirmed(
     return delivery
 
 
-async def _unwanted(session: AsyncSession, delivery: Delivery, event: OutboxEvent) -> str | None:
+async def _unwanted(
+    session: AsyncSession, delivery: Delivery, event: OutboxEvent, token: str | None
+) -> str | None:
     """Why the delivery should no longer go out, else None."""
+    if (kind := account_mail_kind(event)) is not None:
+        # Account mail goes whatever the person's message preferences, if it can.
+        kept = token is not None or TOKEN_KEY in event.payload
+        return ACCOUNT_MAIL_LOST if kind in NEEDS_TOKEN and not kept else None
     if event.kind == REMINDER_EVENT and not await reminder_holds(session, event):
         return STALE_REMINDER
     recipient = await session.get(User, delivery.recipient_id)
@@ -474,13 +521,29 @@ async def retry(session: AsyncSession, settings: Settings, delivery_id: uuid.UUI
             "Only failed, not sent or unconfirmed deliveries are retried; "
             f"this one is {delivery.status}"
         )
+    senders = await _sender_unless_lapsed(session, settings, delivery.channel)
     delivery.status = DeliveryStatus.PENDING
     delivery.reason = None
     await session.commit()
-    sent = await send(session, settings, delivery_id)
+    sent = await send(session, settings, delivery_id, senders)
     if sent is None:
         raise Conflict("Another worker is sending this delivery now")
     return sent
+
+
+async def _sender_unless_lapsed(
+    session: AsyncSession, settings: Settings, channel: str
+) -> dict[str, Sender] | None:
+    """402, and nothing changed, when the message would need the platform's provider that
+    the clinic's standing does not allow; a sender that cannot be built is left to `send`,
+    which records why."""
+    try:
+        sender = await sender_for(session, settings, channel)
+    except DomainError:
+        return None
+    if sender.lapsed:
+        raise PaymentRequired(f"Not sent: {sender.reason}; a clinic admin can settle it in billing")
+    return {channel: sender}
 
 
 async def list_deliveries(
@@ -497,10 +560,22 @@ async def list_deliveries(
 
 
 async def _render(
-    session: AsyncSession, settings: Settings, delivery: Delivery, event: OutboxEvent
+    session: AsyncSession,
+    settings: Settings,
+    delivery: Delivery,
+    event: OutboxEvent,
+    token: str | None,
 ) -> Rendered:
     clinic = clinic_of(session)
     clinic_name = clinic.name
+    if (kind := account_mail_kind(event)) is not None:
+        if token is None:
+            token = await AccountMailTokens(settings).open(session, event)
+        # An invitee has no account yet: the clinic's default language then.
+        user = await session.get(User, delivery.recipient_id)
+        locale = locale_for(user) if user is not None else BASE_LOCALE
+        values = account_mail_values(settings, clinic, kind, event, token)
+        return await Templates(session).render(kind, "email", locale, values)
     if delivery.kind == QUOTA_KIND:
         return _quota_message(clinic_name, event.payload)
     context = await _visit_values(session, settings, clinic, clinic_name, delivery.kind, event)
@@ -560,3 +635,12 @@ def local_time(iso: str, zone: ZoneInfo) -> str:
     """`Mon 1 Mar 2027, 10:30` in the clinic's zone."""
     at = datetime.datetime.fromisoformat(iso).astimezone(zone)
     return f"{at:%a} {at.day} {at:%b %Y, %H:%M}"
+
+
+def _erase_code(which: Any) -> Any:
+    """Drop the sealed code from the account mail events `which` selects."""
+    return (
+        update(OutboxEvent)
+        .where(which, _CODE_KEPT)
+        .values(payload=OutboxEvent.payload.op("-", return_type=JSONB)(literal(TOKEN_KEY, Text)))
+    )

@@ -1,8 +1,10 @@
 """Message templates: the defaults every clinic starts with, and a clinic's own subject and
 body per kind, channel and locale, rendered in Jinja's sandbox.
 
-A template is checked when it is saved: it must parse, and render with the sample values of
-its kind (a name its kind does not provide is refused there, not at the first send).
+A template is checked when it is saved and on preview: it must parse, and render with the
+sample values of its kind within the sandbox's bounds (`sandbox.py`); a name its kind does
+not provide is refused there, not at the first send. At send time the same bounds hold, and
+a failure is an `InvalidInput` that the delivery records as its reason.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,16 +21,12 @@ from polyclinic.db.base import utcnow
 from polyclinic.errors import FieldError, InvalidInput, NotFound
 from polyclinic.messaging.templates.defaults import DEFAULTS, SAMPLES, Default
 from polyclinic.messaging.templates.models import MessageTemplate
+from polyclinic.messaging.templates.sandbox import TemplateFailed, render
 
 CHANNELS = ("email", "sms", "whatsapp")
 
 
 BASE_LOCALE = "en"
-
-
-_environment = ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True
-)
 
 
 @dataclass(frozen=True)
@@ -50,22 +46,15 @@ class Effective:
 
 
 def render_text(source: str, context: dict[str, Any], field: str) -> str:
+    """The template rendered; a template that cannot be is refused with 422 naming the
+    field, the line and what is wrong, e.g. `is too large (line 2): …`."""
     try:
-        return _environment.from_string(source).render(context)
-    except jinja2.TemplateSyntaxError as exc:
+        return render(source, context)
+    except TemplateFailed as exc:
+        where = f" at line {exc.line}" if exc.line is not None else ""
         raise InvalidInput(
-            f"The template does not parse: {exc.message} (line {exc.lineno})",
-            [FieldError(field, "does not parse")],
-        ) from None
-    except jinja2.UndefinedError as exc:
-        raise InvalidInput(
-            f"The template uses a value its kind does not have: {exc.message}",
-            [FieldError(field, "names an unknown value")],
-        ) from None
-    except SecurityError:
-        raise InvalidInput(
-            "The template reaches for something templates may not use",
-            [FieldError(field, "is not allowed")],
+            f"The {field} template {exc.problem}{where}: {exc.reason}",
+            [FieldError(field, str(exc))],
         ) from None
 
 

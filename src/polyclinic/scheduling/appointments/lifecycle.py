@@ -1,7 +1,8 @@
 """An appointment's life after booking:
 `pending_payment -> confirmed -> checked_in -> in_progress -> completed`, or `cancelled`
 or `no_show`. Each step checks the state it starts from under a row lock; a step from the
-wrong state is 409 with the current state.
+wrong state is 409 with the current state. A role the matrix holds to its own appointments
+for a step (a doctor: those they are the practitioner of) is refused another's with 403.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyclinic.db.base import utcnow
-from polyclinic.errors import Conflict, FieldError, InvalidInput, NotFound
+from polyclinic.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from polyclinic.identity.permissions.matrix import only_own
 from polyclinic.payments.models import Payment, PaymentStatus
 from polyclinic.scheduling.appointments.booking import Desk, flush_or_taken, take_turn
 from polyclinic.scheduling.appointments.journal import note_step
@@ -35,17 +37,25 @@ class Step:
     verb: str
     starts_from: frozenset[str]
     ends_in: str
+    # The step's action in the permission matrix (resource `appointments`).
+    action: str
 
 
 STEPS = {
     step.name: step
     for step in (
-        Step("checked_in", "check in", frozenset({S.CONFIRMED}), S.CHECKED_IN),
-        Step("started", "start", frozenset({S.CHECKED_IN}), S.IN_PROGRESS),
-        Step("completed", "complete", frozenset({S.IN_PROGRESS}), S.COMPLETED),
-        Step("no_show", "mark as no-show", frozenset({S.CONFIRMED}), S.NO_SHOW),
-        Step("cancelled", "cancel", frozenset({S.PENDING_PAYMENT, S.CONFIRMED}), S.CANCELLED),
-        Step("rescheduled", "move", frozenset({S.PENDING_PAYMENT, S.CONFIRMED}), ""),
+        Step("checked_in", "check in", frozenset({S.CONFIRMED}), S.CHECKED_IN, "check_in"),
+        Step("started", "start", frozenset({S.CHECKED_IN}), S.IN_PROGRESS, "treat"),
+        Step("completed", "complete", frozenset({S.IN_PROGRESS}), S.COMPLETED, "treat"),
+        Step("no_show", "mark as no-show", frozenset({S.CONFIRMED}), S.NO_SHOW, "no_show"),
+        Step(
+            "cancelled",
+            "cancel",
+            frozenset({S.PENDING_PAYMENT, S.CONFIRMED}),
+            S.CANCELLED,
+            "cancel",
+        ),
+        Step("rescheduled", "move", frozenset({S.PENDING_PAYMENT, S.CONFIRMED}), "", "reschedule"),
     )
 }
 
@@ -75,10 +85,25 @@ class AppointmentActions(Desk):
             raise NotFound("No appointment with this id")
         return appointment
 
+    async def check_own(self, appointment: Appointment, step: Step) -> None:
+        """403 for a role held to its own appointments for this step (a doctor) on one with
+        another practitioner. Patients never see others' appointments (404) to begin with."""
+        if self.by_patient or not only_own(("appointments", step.action), self.actor.role):
+            return
+        holder = await self.db.scalar(
+            select(Practitioner.user_id).where(Practitioner.id == appointment.practitioner_id)
+        )
+        if holder != self.actor.user_id:
+            raise Forbidden(
+                f"Your role may {step.verb} only your own appointments; "
+                "this one is with another practitioner"
+            )
+
     async def advance(self, appointment_id: uuid.UUID, name: str) -> Appointment:
         """check in, start, complete, no-show."""
         appointment = await self.locked(appointment_id)
         step = STEPS[name]
+        await self.check_own(appointment, step)
         if appointment.status not in step.starts_from:
             raise refuse(step, appointment)
         if name == "no_show" and appointment.starts_at > utcnow():
@@ -105,6 +130,8 @@ class AppointmentActions(Desk):
         first = await self.locked(appointment_id)
         step = STEPS["cancelled"]
         targets = await self._with_following(first, scope)
+        for one in targets:
+            await self.check_own(one, step)
         for one in targets:
             if one.status not in step.starts_from:
                 raise refuse(step, one)
@@ -162,6 +189,8 @@ class AppointmentActions(Desk):
         first = await self.locked(appointment_id)
         step = STEPS["rescheduled"]
         targets = await self._with_following(first, scope)
+        for one in targets:
+            await self.check_own(one, step)
         for one in targets:
             if one.status not in step.starts_from:
                 raise refuse(step, one)

@@ -2,8 +2,8 @@
 the patient claims an account), each patient's demographics, emergency contact and insurance,
 and the log of merged duplicate records.
 
-Revision ID: t0011
-Revises: t0010
+Revision ID: t0014
+Revises: t0013
 Create Date: 2026-12-05
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "t0011"
-down_revision: str | Sequence[str] | None = "t0010"
+revision: str = "t0014"
+down_revision: str | Sequence[str] | None = "t0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
