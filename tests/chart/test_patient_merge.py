@@ -158,5 +158,13 @@ async def test_a_merge_at_one_clinic_leaves_the_other_alone(
     assert merged.status_code == 200
     at_b = (await clinic_b.call("GET", f"/patients/{duplicate['id']}", desk_b)).json()["data"]
     assert at_b["mergedIntoId"] is None and at_b["isActive"] is True and at_b["lastName"] == "AtB"
+    # The merge is in clinic A's audit trail, for both records; clinic B's has no merge.
+    _, admin_a = await token_for(clinic_a, engine, "clinic_admin")
+    _, admin_b = await token_for(clinic_b, engine, "clinic_admin")
+    for made in (survivor, duplicate):
+        trail = await clinic_a.call("GET", f"/audit?patientId={made['id']}", admin_a)
+        assert ("update", "patient") in {(e["action"], e["resource"]) for e in trail.json()["data"]}
+        at_b_trail = await clinic_b.call("GET", f"/audit?patientId={made['id']}", admin_b)
+        assert "update" not in {e["action"] for e in at_b_trail.json()["data"]}
     listed_b = (await clinic_b.call("GET", "/patients?q=atb", desk_b)).json()["data"]
     assert len(listed_b) == 2

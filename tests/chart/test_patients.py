@@ -320,3 +320,28 @@ def test_a_walk_in_without_email_is_told_of_visits_by_text_only() -> None:
     reaches = {r.channel: r for r in reach_for(walk_in)}
     assert reaches["email"].refused == "the patient has no email address"
     assert reaches["sms"].sendable and reaches["sms"].address == "+436641234567"
+
+
+async def test_every_read_and_write_of_a_patient_is_in_the_audit_trail(
+    clinic_a: ClinicApi, engine: AsyncEngine
+) -> None:
+    _, admin = await token_for(clinic_a, engine, "clinic_admin")
+    _, desk = await token_for(clinic_a, engine, "receptionist")
+    _, doctor = await token_for(clinic_a, engine, "doctor")
+    made = await register(clinic_a, desk)
+    path = f"/patients/{made['id']}"
+    assert (await clinic_a.call("PATCH", path, desk, json={"phone": "+43 1 999"})).is_success
+    refused = await clinic_a.call("PATCH", path, desk, json={"sex": "robot"})
+    assert refused.status_code == 422  # changes nothing, so records nothing
+    assert (await clinic_a.call("GET", path, doctor)).is_success
+    assert (await clinic_a.call("GET", "/patients?q=morgan", desk)).is_success
+
+    trail = await clinic_a.call("GET", f"/audit?patientId={made['id']}&limit=50", admin)
+    assert trail.status_code == 200, trail.text
+    seen = sorted((e["action"], e["resource"], e["actorRole"]) for e in trail.json()["data"])
+    assert seen == [
+        ("create", "patient", "receptionist"),
+        ("list", "patient", "receptionist"),
+        ("read", "patient", "doctor"),
+        ("update", "patient", "receptionist"),
+    ]
