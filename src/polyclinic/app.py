@@ -26,6 +26,7 @@ from polyclinic.chart.audit.controllers import (
     EmergencyAccessController,
 )
 from polyclinic.chart.audit.dependencies import AUDIT_DEPENDENCIES
+from polyclinic.chart.patients.controllers import PatientsController
 from polyclinic.cli import PolyclinicCLIPlugin
 from polyclinic.clinic.controllers import ClinicController
 from polyclinic.clinic.onboarding import OnboardingController
@@ -33,7 +34,6 @@ from polyclinic.clinic.origins import ProfileOrigins
 from polyclinic.config import Settings, get_settings
 from polyclinic.db.engine import create_app_engine
 from polyclinic.identity.accounts.controllers import AccountsController
-from polyclinic.identity.accounts.patients import PatientsController
 from polyclinic.identity.dependencies import IDENTITY_DEPENDENCIES
 from polyclinic.identity.mfa.controllers import MfaController
 from polyclinic.identity.permissions.guards import authorize

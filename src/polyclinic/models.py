@@ -8,6 +8,7 @@ models module here; a test checks that none is left out.
 
 from polyclinic.billing import models as billing_models
 from polyclinic.chart.audit import models as audit_models
+from polyclinic.chart.patients import models as patient_models
 from polyclinic.clinic import models as clinic_models
 from polyclinic.db.base import shared_metadata, tenant_metadata
 from polyclinic.identity.accounts import models as account_models
@@ -44,6 +45,7 @@ MODEL_MODULES = (
     location_models,
     appointment_models,
     audit_models,
+    patient_models,
     outbox,
 )
 

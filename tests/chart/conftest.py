@@ -14,7 +14,7 @@ from polyclinic.identity.accounts.models import User
 from polyclinic.identity.permissions.guards import Principal
 from polyclinic.identity.permissions.roles import Role
 from polyclinic.tenancy.resolver import tenant_info
-from tests.identity.conftest import ClinicApi, add_user, clinic_a, clinic_b  # noqa: F401
+from tests.identity.conftest import ClinicApi, add_user, clinic_a, clinic_b, mailer  # noqa: F401
 
 STAFF = (Role.CLINIC_ADMIN, Role.DOCTOR, Role.NURSE, Role.RECEPTIONIST, Role.BILLING)
 

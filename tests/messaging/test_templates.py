@@ -23,6 +23,7 @@ KINDS = {
     "password_reset",
     "staff_invitation",
     "already_registered",
+    "account_claim",
 }
 
 

@@ -1,2 +1,2 @@
 """Clinic accounts: users, registration, email confirmation, password reset and change,
-password hashing, and patients as the clinic's staff see them."""
+password hashing, and a patient claiming the record the clinic made for them."""

@@ -14,6 +14,7 @@ from polyclinic.db.context import TenantInfo
 from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.schemas import (
     ChangePasswordRequest,
+    ClaimAccountRequest,
     EmailRequest,
     RegisterRequest,
     ResetPasswordRequest,
@@ -130,6 +131,22 @@ class AccountsController(Controller):
     ) -> Envelope[None]:
         await accounts.reset_password(data.token, data.password, caller)
         return ok(None, "Password changed; sign in with the new one")
+
+    @post(
+        "/claim-account",
+        status_code=HTTP_200_OK,
+        summary="Claim the patient record the clinic made for you, by choosing a password",
+        opt=public("accept_invitation"),
+        responses=PUBLIC_WRITE,
+    )
+    async def claim_account(
+        self,
+        data: JSONBody[ClaimAccountRequest],
+        accounts: NamedDependency[Accounts],
+        caller: NamedDependency[Caller],
+    ) -> Envelope[UserOut]:
+        user = await accounts.claim_account(data.token, data.password, caller)
+        return ok(user_out(user), "Your account is ready; sign in with your new password")
 
     @get(
         "/me",

@@ -38,7 +38,8 @@ class User(UUIDKey, Timestamps, TenantBase):
         ),
     )
 
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # None for a patient registered at the desk who has not claimed an account yet.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))

@@ -63,6 +63,13 @@ class ResetPasswordRequest(msgspec.Struct, rename="camel"):
     password: Password
 
 
+class ClaimAccountRequest(msgspec.Struct, rename="camel"):
+    """The token from the clinic's invitation to claim a patient record, and a password."""
+
+    token: Token
+    password: Password
+
+
 class ChangePasswordRequest(msgspec.Struct, rename="camel"):
     current_password: Password
     new_password: Password
@@ -99,7 +106,7 @@ def message_preferences(user: User) -> MessagePreferences:
 @published_as("polyclinic.identity.schemas")
 class UserOut(msgspec.Struct, rename="camel"):
     id: uuid.UUID
-    email: str
+    email: str | None
     first_name: str
     last_name: str
     phone: str | None

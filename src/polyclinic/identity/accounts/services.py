@@ -36,9 +36,14 @@ VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"
 
 
+# A patient record made by the clinic's staff becomes the patient's own account.
+CLAIM_ACCOUNT = "claim_account"
+
+
 TOKEN_LIFETIMES = {
     VERIFY_EMAIL: datetime.timedelta(days=2),
     RESET_PASSWORD: datetime.timedelta(hours=1),
+    CLAIM_ACCOUNT: datetime.timedelta(days=7),
 }
 
 
@@ -53,6 +58,16 @@ class Registration:
     last_name: str
     phone: str | None = None
     date_of_birth: datetime.date | None = None
+
+
+def claimable(user: User) -> bool:
+    """A patient record with an email and no password yet: its holder can claim it."""
+    return (
+        user.role == Role.PATIENT
+        and user.password_hash is None
+        and user.email is not None
+        and user.is_active
+    )
 
 
 def check_new_password(password: str, field: str = "password") -> None:
@@ -86,7 +101,10 @@ class Accounts:
         """A patient signs up; usable at once, email verification follows.
 
         An address that already has an account gets the same answer (nothing is revealed);
-        its holder is told by email instead.
+        its holder is told by email instead. When the address belongs to a patient record the
+        clinic made and nobody has claimed, the holder is sent the link to claim that record
+        instead (no second record is made, and the record is theirs only once they prove the
+        address).
         """
         check_new_password(data.password)
         user = User(
@@ -104,7 +122,7 @@ class Accounts:
             await self.db.flush()
         except IntegrityError:
             await self.db.rollback()
-            await self._send_already_registered(user.email)
+            await self._send_already_registered(data.email.strip().lower(), caller)
             await self.db.commit()
             return
         trail.record(self.db, caller, "registered", user_id=user.id, email=user.email)
@@ -245,9 +263,51 @@ class Accounts:
         user_token.used_at = utcnow()
         return user
 
-    async def _send_already_registered(self, email: str) -> None:
+    async def offer_claim(
+        self, user: User, caller: Caller, actor_id: uuid.UUID | None = None
+    ) -> None:
+        """Mail the holder of a patient record a link to claim it by choosing a password;
+        commits. A new link replaces an unused one."""
+        if not claimable(user) or user.email is None:
+            raise Conflict("This record cannot be claimed: it has an account or no email")
+        token = await self._one_time_token(user, CLAIM_ACCOUNT)
+        trail.record(self.db, caller, "account_claim_offered", user_id=user.id, actor_id=actor_id)
+        # In the token's own transaction, its code sealed: sent once this commits.
+        await self.mail.add(
+            self.db,
+            MailMessage(
+                clinic=self.tenant,
+                kind="account_claim",
+                to=user.email,
+                recipient_id=user.id,
+                values={"name": full_name(user)},
+                token=token,
+            ),
+        )
+        await self.db.commit()
+
+    async def claim_account(self, token: str, password: str, caller: Caller) -> User:
+        """The patient sets their password with the emailed token: the record the clinic
+        made is their account from now on, its address confirmed by the mail."""
+        check_new_password(password)
+        user = await self._spend(token, CLAIM_ACCOUNT)
+        if not claimable(user):
+            raise InvalidInput(
+                "This link is invalid or has expired; ask for a new one",
+                [FieldError("token", "is invalid or expired")],
+            )
+        user.password_hash = await asyncio.to_thread(hash_password, password)
+        user.email_verified_at = user.email_verified_at or utcnow()
+        trail.record(self.db, caller, "account_claimed", user_id=user.id, email=user.email)
+        await self.db.commit()
+        return user
+
+    async def _send_already_registered(self, email: str, caller: Caller) -> None:
         holder = await self.by_email(email)
         if holder is None:  # deleted meanwhile
+            return
+        if claimable(holder):
+            await self.offer_claim(holder, caller)
             return
         await self.mail.add(
             self.db,

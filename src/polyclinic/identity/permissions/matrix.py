@@ -46,6 +46,12 @@ MATRIX: dict[Permission, frozenset[str]] = {
     ("billing", "manage"): frozenset({A, Role.BILLING}),
     ("patients", "list"): STAFF_ROLES,
     ("patients", "read"): ALL_ROLES,
+    # Reception and admins keep demographics and insurance; a patient their own contact
+    # details (the service narrows which fields).
+    ("patients", "register"): frozenset({A, R}),
+    ("patients", "update"): frozenset({A, R, P}),
+    ("patients", "merge"): frozenset({A, R}),
+    ("patients", "invite"): frozenset({A, R}),
     ("practitioners", "read"): ALL_ROLES,
     ("practitioners", "manage"): frozenset({A}),
     ("services", "read"): ALL_ROLES,
@@ -81,6 +87,7 @@ MATRIX: dict[Permission, frozenset[str]] = {
 # Permissions that, for these roles, reach only the caller's own records.
 OWN_ONLY: dict[Permission, frozenset[str]] = {
     ("patients", "read"): frozenset({Role.PATIENT}),
+    ("patients", "update"): frozenset({Role.PATIENT}),
     ("appointments", "read"): frozenset({Role.PATIENT}),
     ("appointments", "book"): frozenset({Role.PATIENT}),
     ("appointments", "reschedule"): frozenset({Role.PATIENT}),

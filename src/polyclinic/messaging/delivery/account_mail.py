@@ -1,6 +1,7 @@
-"""Account mail (email verification, password reset, staff invitations): what delivery needs
-to send it as any other outbox event, through the clinic's email provider, else the
-platform's default where the clinic's plan allows, in the clinic's own wording.
+"""Account mail (email verification, password reset, staff invitations, a patient's
+invitation to claim the record the clinic made): what delivery needs to send it as any other
+outbox event, through the clinic's email provider, else the platform's default where the
+clinic's plan allows, in the clinic's own wording.
 
 The event (`account.<kind>`, written by identity through `polyclinic.worker.mail`) carries
 the address, the template's values and the one-time code, sealed under the clinic's data key
@@ -38,6 +39,7 @@ ACCOUNT_MAIL_LINKS = {
     "password_reset": "/reset-password",
     "staff_invitation": "/accept-invitation",
     "already_registered": "/forgot-password",
+    "account_claim": "/claim-account",
 }
 ACCOUNT_MAIL_KINDS = frozenset(ACCOUNT_MAIL_LINKS)
 # Those whose link carries a one-time code.

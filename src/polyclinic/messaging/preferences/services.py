@@ -80,6 +80,9 @@ def reach_for(user: User, channels: Sequence[str] = MESSAGE_CHANNELS) -> list[Re
             if channel not in DEFAULT_MESSAGE_CHANNELS:
                 continue  # opt-in, never given
             reaches.append(Reach(channel, address, f"the {_who(user)} opted out of {channel}"))
+        elif address is None and channel == "email":
+            # A patient registered at the desk may have no email address.
+            reaches.append(Reach(channel, None, f"the {_who(user)} has no email address"))
         elif address is None:
             reason = f"the {_who(user)} has no phone number in international form (+country code)"
             reaches.append(Reach(channel, None, reason))

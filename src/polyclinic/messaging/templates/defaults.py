@@ -54,6 +54,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "clinic_name": "Riverside Clinic",
         "link": "https://riverside.example/forgot-password",
     },
+    "account_claim": {
+        "clinic_name": "Riverside Clinic",
+        "name": "Alex Morgan",
+        "link": "https://riverside.example/claim-account?token=sample",
+    },
 }
 
 DEFAULTS: dict[str, Default] = {
@@ -119,5 +124,12 @@ DEFAULTS: dict[str, Default] = {
         "{{ link }}\nIf it was not, ignore this message.\n\n{{ clinic_name }}",
         "{{ clinic_name }}: someone tried to register with your address, which already has an "
         "account. Forgot your password? {{ link }}",
+    ),
+    "account_claim": Default(
+        "Your patient account at {{ clinic_name }}",
+        "Hello {{ name }},\n\n{{ clinic_name }} keeps your patient record. Choose a password "
+        "here to see your appointments and book online: {{ link }}\nIf you are not a patient "
+        "of {{ clinic_name }}, ignore this message.\n\n{{ clinic_name }}",
+        "{{ clinic_name }}: choose a password for your patient account: {{ link }}",
     ),
 }
