@@ -68,6 +68,7 @@ from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.caller import client_ip
 from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
+from polyclinic.web.fairness import FairnessLimits, FairnessMiddleware
 from polyclinic.web.health import HealthController
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
 from polyclinic.web.state import Runtime
@@ -211,6 +212,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             RequestIdMiddleware(),
             TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies),
+            FairnessMiddleware(
+                FairnessLimits.of(settings), runtime.redis, settings.redis_namespace
+            ),
             auth_rate_limit(settings).middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
