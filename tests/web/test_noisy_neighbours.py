@@ -102,6 +102,26 @@ async def test_a_clinic_over_its_rate_gets_429_while_another_still_gets_200(
     assert [r.status_code for r in platform] == [200] * 5
 
 
+async def test_a_refusal_is_held_before_it_is_sent_without_holding_up_other_clinics(
+    settings: Settings, two_clinics: tuple[Tenant, Tenant]
+) -> None:
+    a, b = two_clinics
+    limits = {
+        "clinic_rate_limit_per_minute": 1,
+        "clinic_rate_burst": 1,
+        "clinic_refusal_delay_ms": 60_000,
+    }
+    async with app_with(settings, **limits) as (client, _):
+        assert (await client.clinic(a.slug)).status_code == 200
+        refused = asyncio.create_task(client.clinic(a.slug))
+        other = await client.clinic(b.slug)
+        held = not refused.done()
+        refused.cancel()
+
+    assert held  # a client that asks again at once waits for its refusal
+    assert other.status_code == 200, other.text
+
+
 async def test_the_rate_limit_is_shared_by_every_process_through_redis(
     settings: Settings, two_clinics: tuple[Tenant, Tenant]
 ) -> None:

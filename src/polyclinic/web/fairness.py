@@ -5,7 +5,9 @@ and health checks are not) pass three limits:
 
 - a request rate, as a token bucket per clinic (`CLINIC_RATE_LIMIT_PER_MINUTE`, bursts of
   `CLINIC_RATE_BURST`), kept in Redis by one Lua script so every process shares it, or in the
-  process when there is no Redis (or it cannot be reached); over it: 429 with Retry-After;
+  process when there is no Redis (or it cannot be reached); over it: 429 with Retry-After,
+  answered only after `CLINIC_REFUSAL_DELAY_MS`, so a client that ignores Retry-After and
+  asks again at once gets one refusal per connection per delay, not as many as a CPU can make;
 - requests in flight per process (`CLINIC_MAX_CONCURRENT_REQUESTS`), so one clinic cannot
   hold the whole connection pool; one more waits up to `CLINIC_QUEUE_WAIT_MS` for a place,
   then gets 503 with Retry-After;
@@ -72,6 +74,7 @@ return wait
 class FairnessLimits:
     rate_per_minute: int
     burst: int
+    refusal_delay_ms: int
     max_concurrent: int
     queue_wait_ms: int
     statement_timeout_ms: int
@@ -81,6 +84,7 @@ class FairnessLimits:
         return cls(
             rate_per_minute=settings.clinic_rate_limit_per_minute,
             burst=settings.clinic_rate_burst,
+            refusal_delay_ms=settings.clinic_refusal_delay_ms,
             max_concurrent=settings.clinic_max_concurrent_requests,
             queue_wait_ms=settings.clinic_queue_wait_ms,
             statement_timeout_ms=settings.clinic_statement_timeout_ms,
@@ -240,7 +244,10 @@ class FairnessMiddleware(ASGIMiddleware):
             return
         wait = await self.rate.wait(tenant.id)
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
+            delay = self.limits.refusal_delay_ms / 1000
+            if delay:
+                await asyncio.sleep(delay)
+            seconds = max(1, math.ceil(wait - delay))
             await refuse(send, 429, TOO_MANY.format(seconds=seconds), seconds)
             return
         if not await self.gate.enter(tenant.id):
