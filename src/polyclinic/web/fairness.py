@@ -45,6 +45,10 @@ TOO_SLOW = "The request took too long and was stopped; try again in a moment"
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled by statement_timeout
 # Past this many remembered clinics, those whose state no longer matters are forgotten.
 PRUNE_AT = 10_000
+# After Redis fails, clinics are counted in the process for this long before Redis is tried
+# again, and a Redis slower than REDIS_TIMEOUT counts as failed: requests never wait on it.
+REDIS_RETRY_SECONDS = 5.0
+REDIS_TIMEOUT = 0.25
 
 # One token bucket per key: refill at `rate` tokens a second up to `burst`, take one.
 # Answers 0 when taken, else the milliseconds until one is there. Redis' own clock, so every
@@ -165,16 +169,20 @@ class ClinicRateLimit:
 
     async def _take(self, clinic: uuid.UUID) -> float:
         assert self.local is not None
-        if self._script is None:
+        if self._script is None or time.monotonic() - self._redis_failed_at < REDIS_RETRY_SECONDS:
             return self.local.take(clinic)
         try:
-            wait_ms = await self._script(
-                keys=[f"{self.prefix}{clinic}"], args=[self.per_second, self.burst]
-            )
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                wait_ms = await self._script(
+                    keys=[f"{self.prefix}{clinic}"], args=[self.per_second, self.burst]
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
             # Counted in this process meanwhile: each process then allows the full rate.
-            if time.monotonic() - self._redis_failed_at > 60:
-                logger.warning("clinic rate limit counted in-process: Redis failed (%s)", exc)
+            logger.warning(
+                "clinic rate limit counted in-process for %.0f s: Redis failed (%s)",
+                REDIS_RETRY_SECONDS,
+                type(exc).__name__,
+            )
             self._redis_failed_at = time.monotonic()
             return self.local.take(clinic)
         return int(wait_ms) / 1000
