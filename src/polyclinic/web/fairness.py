@@ -6,7 +6,7 @@ and health checks are not) pass three limits:
 - a request rate, as a token bucket per clinic (`CLINIC_RATE_LIMIT_PER_MINUTE`, bursts of
   `CLINIC_RATE_BURST`), kept in Redis by one Lua script so every process shares it, or in the
   process when there is no Redis (or it cannot be reached); over it: 429 with Retry-After,
-  answered only after `CLINIC_REFUSAL_DELAY_MS`, so a client that ignores Retry-After and
+  answered only after about `CLINIC_REFUSAL_DELAY_MS`, so a client that ignores Retry-After and
   asks again at once gets one refusal per connection per delay, not as many as a CPU can make;
 - requests in flight per process (`CLINIC_MAX_CONCURRENT_REQUESTS`), so one clinic cannot
   hold the whole connection pool; one more waits up to `CLINIC_QUEUE_WAIT_MS` for a place,
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -252,7 +253,9 @@ class FairnessMiddleware(ASGIMiddleware):
             return
         wait = await self.rate.wait(tenant.id)
         if wait > 0:
-            delay = self.limits.refusal_delay_ms / 1000
+            # Spread around the delay: refusals held alike would come back, and ask again,
+            # all at once.
+            delay = self.limits.refusal_delay_ms / 1000 * random.uniform(0.5, 1.5)
             if delay:
                 await asyncio.sleep(delay)
             seconds = max(1, math.ceil(wait - delay))
