@@ -52,6 +52,13 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "TENANT_CACHE_TTL": "60",
         "DB_POOL_SIZE": "5",
         "AUTH_RATE_LIMIT_PER_MINUTE": "100000",
+        # Clinic fair-share limits far above anything the suite does (tested on their own).
+        "CLINIC_RATE_LIMIT_PER_MINUTE": "1000000",
+        "CLINIC_RATE_BURST": "100000",
+        "CLINIC_REFUSAL_DELAY_MS": "0",
+        "CLINIC_MAX_CONCURRENT_REQUESTS": "1000",
+        "CLINIC_QUEUE_WAIT_MS": "60000",
+        "CLINIC_STATEMENT_TIMEOUT_MS": "60000",
         "REDIS_NAMESPACE": RUN_NAMESPACE,
         "STRIPE_WEBHOOK_SECRET": STRIPE_TEST_SECRET,
         **overrides,

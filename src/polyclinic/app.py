@@ -76,6 +76,7 @@ from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.caller import client_ip
 from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
+from polyclinic.web.fairness import FairnessLimits, FairnessMiddleware
 from polyclinic.web.health import HealthController
 from polyclinic.web.limits import InputLimits
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
@@ -229,6 +230,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RequestIdMiddleware(),
             TenancyMiddleware(runtime.resolver, settings.platform_hosts, runtime.trusted_proxies),
             CorsMiddleware(runtime.clinic_origins),
+            FairnessMiddleware(
+                FairnessLimits.of(settings), runtime.redis, settings.redis_namespace
+            ),
             auth_rate_limit(settings).middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

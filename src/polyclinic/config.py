@@ -64,6 +64,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     outbox_relay_again_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 600
     hsts_max_age: Annotated[int, msgspec.Meta(ge=0)] = 31_536_000
     public_url_scheme: Annotated[str, msgspec.Meta(pattern="^https?$")] = "https"
+    # Fair shares between clinics (web/fairness.py); a rate of 0 or a timeout of 0 is none.
+    clinic_rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 600
+    clinic_rate_burst: Annotated[int, msgspec.Meta(ge=1)] = 60
+    clinic_refusal_delay_ms: Annotated[int, msgspec.Meta(ge=0, le=60000)] = 1000
+    clinic_max_concurrent_requests: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 4
+    clinic_queue_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=60000)] = 1000
+    clinic_statement_timeout_ms: Annotated[int, msgspec.Meta(ge=0)] = 5000
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_connection_max_uses: Annotated[int, msgspec.Meta(ge=0)] = 1000

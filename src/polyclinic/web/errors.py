@@ -19,6 +19,7 @@ from litestar.status_codes import (
 
 from polyclinic.errors import DomainError
 from polyclinic.web.envelope import ErrorEnvelope, ErrorItem
+from polyclinic.web.fairness import TOO_SLOW, statement_timed_out
 from polyclinic.web.request_id import request_id
 
 logger = logging.getLogger("polyclinic.errors")
@@ -119,6 +120,11 @@ def _not_found(_: Request, exc: RepositoryNotFound) -> Response:
 
 
 def _internal(request: Request, exc: Exception) -> Response:
+    if statement_timed_out(exc):
+        logger.warning("statement timeout (request %s)", request_id(request.scope))
+        response = error_response(503, TOO_SLOW)
+        response.headers["Retry-After"] = "1"
+        return response
     logger.exception("unhandled error (request %s)", request_id(request.scope), exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR,
