@@ -76,7 +76,7 @@ from polyclinic.tenancy.resolver import TenantResolver, TrustedProxies
 from polyclinic.web.caller import client_ip
 from polyclinic.web.dependencies import DEPENDENCIES
 from polyclinic.web.errors import EXCEPTION_HANDLERS
-from polyclinic.web.fairness import FairnessLimits, FairnessMiddleware
+from polyclinic.web.fairness import FairnessLimits, FairnessMiddleware, FairShareResponses
 from polyclinic.web.health import HealthController
 from polyclinic.web.limits import InputLimits
 from polyclinic.web.request_id import RequestIdMiddleware, add_request_id_header
@@ -217,7 +217,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             clinic_api(),
         ],
         dependencies=DEPENDENCIES,
-        plugins=[PolyclinicCLIPlugin(), InputLimits()],
+        plugins=[PolyclinicCLIPlugin(), InputLimits(), FairShareResponses()],
         request_max_body_size=settings.max_request_body_bytes,
         stores={
             "auth_rate_limit": (

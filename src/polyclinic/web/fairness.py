@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import msgspec
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
+from litestar.plugins import ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -36,7 +38,9 @@ from redis.exceptions import RedisError
 from polyclinic.config import Settings
 from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import statement_timeout_ms
+from polyclinic.tenancy.middleware import CLINIC_PREFIX
 from polyclinic.web.envelope import ErrorEnvelope
+from polyclinic.web.openapi import error_response
 
 logger = logging.getLogger("polyclinic.fairness")
 
@@ -307,3 +311,18 @@ def statement_timed_out(exc: BaseException) -> bool:
             current.__context__,
         ]
     return False
+
+
+class FairShareResponses(ReceiveRoutePlugin):
+    """Every clinic route declares the answers the limits above give: 429 past the rate,
+    503 when the clinic's share is busy or a statement ran out of time."""
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith(CLINIC_PREFIX):
+            return
+        for handler in route.route_handlers:
+            handler.responses = {
+                429: error_response(429),
+                503: error_response(503),
+                **(handler.responses or {}),
+            }

@@ -25,7 +25,6 @@ from litestar.config.app import AppConfig
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
-from litestar.openapi import ResponseSpec
 from litestar.params import BodyKwarg
 from litestar.plugins import InitPluginProtocol, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
@@ -33,9 +32,8 @@ from litestar.serialization import default_deserializer
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from polyclinic.errors import DomainError, FieldError, InvalidInput
-from polyclinic.web.envelope import ErrorEnvelope
 from polyclinic.web.errors import field_message
-from polyclinic.web.openapi import describe_error
+from polyclinic.web.openapi import error_response
 
 INT32_MAX = 2**31 - 1  # the largest value of a PostgreSQL `integer` column
 MAX_JSON_DEPTH = 32
@@ -201,12 +199,6 @@ class SingleHostMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-def _error(code: int) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ErrorEnvelope, description=describe_error(code), generate_examples=False
-    )
-
-
 class InputLimits(InitPluginProtocol, ReceiveRoutePlugin):
     """Wires the checks above into the app, and documents the answers they give."""
 
@@ -235,6 +227,6 @@ class InputLimits(InitPluginProtocol, ReceiveRoutePlugin):
             else:
                 continue
             handler.responses = {
-                **{code: _error(code) for code in codes},
+                **{code: error_response(code) for code in codes},
                 **(handler.responses or {}),
             }

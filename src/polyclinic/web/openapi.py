@@ -22,7 +22,8 @@ _DESCRIPTIONS = {
     429: "Too many requests or failed attempts; the message says when to try again",
     500: "Internal error; the message carries the request id",
     502: "A provider (Stripe, a messaging provider, AWS) refused or could not be reached",
-    503: "Not available yet, or not configured on this platform",
+    503: "Not available now: not configured on this platform, or the clinic's share of the "
+    "service is busy (`Retry-After` says when to try again)",
 }
 
 
@@ -30,16 +31,19 @@ def describe_error(status_code: int) -> str:
     return _DESCRIPTIONS[status_code]
 
 
+def error_response(status_code: int) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ErrorEnvelope,
+        description=describe_error(status_code),
+        generate_examples=False,
+    )
+
+
 def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
     """The listed errors, plus 500; a route that reads input (400) can also refuse it (422)."""
     if 400 in status_codes and 422 not in status_codes:
         status_codes = (*status_codes, 422)
-    return {
-        code: ResponseSpec(
-            data_container=ErrorEnvelope, description=describe_error(code), generate_examples=False
-        )
-        for code in (*status_codes, 500)
-    }
+    return {code: error_response(code) for code in (*status_codes, 500)}
 
 
 # 403: a super-admin held to two-factor sign-in who has not enrolled yet.
