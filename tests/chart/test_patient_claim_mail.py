@@ -16,6 +16,7 @@ from tests.messaging.test_account_mail import (  # noqa: F401  (fixtures)
     app,
     body_of,
     deliveries,
+    forget_channels,
     link_in,
     mail_settings,
     mails_to,
