@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -149,3 +150,8 @@ def server_version(settings: Settings) -> str:
         version = connection.scalar(text("SHOW server_version"))
     engine.dispose()
     return f"PostgreSQL {version}"
+
+
+def print_result(figures: dict[str, object]) -> None:
+    """The run's figures as the last line, `RESULT {json}`, for whatever collects them."""
+    print("RESULT " + json.dumps(figures, sort_keys=True), flush=True)

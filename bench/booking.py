@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from _common import bench_database, machine, percentile, server_version
+from _common import bench_database, machine, percentile, print_result, server_version
 from sqlalchemy import insert, select, update
 
 from polyclinic.billing.models import Plan, Subscription
@@ -244,6 +244,20 @@ async def run(args: argparse.Namespace) -> None:
             f"p50 {percentile(searches, 0.5):.1f} ms, p95 {percentile(searches, 0.95):.1f} ms; "
             f"reading that month's bookings alone: p50 {percentile(month_reads, 0.5):.1f} ms "
             f"({percentile(searches, 0.5) / percentile(month_reads, 0.5):.1f}x)"
+        )
+        print_result(
+            {
+                "bench": "booking",
+                "clinics": args.clinics,
+                "concurrency": args.concurrency,
+                "baseline_per_s": round(base_rate, 1),
+                "spread_per_s": round(spread_rate, 1),
+                "one_practitioner_per_s": round(one_rate, 1),
+                "spread_p95_ms": round(percentile(spread_lat, 0.95), 2),
+                "ratio_spread_to_baseline": round(spread_rate / base_rate, 3),
+                "slot_search_p50_ms": round(percentile(searches, 0.5), 2),
+                "slot_search_p95_ms": round(percentile(searches, 0.95), 2),
+            }
         )
 
 

@@ -19,6 +19,7 @@ from _common import (
     bench_database,
     clinic_sized_tree,
     machine,
+    print_result,
     server_version,
     workdir,
 )
@@ -133,6 +134,17 @@ def main() -> None:
             f"({baseline_per:.1f} ms per clinic)"
         )
         print(f"ratio runner/direct: {migrate_s / baseline_s:.2f}x")
+        print_result(
+            {
+                "bench": "migrate_all",
+                "clinics": args.clinics,
+                "jobs": args.jobs,
+                "migrate_s": round(migrate_s, 3),
+                "idle_s": round(idle_s, 3),
+                "baseline_s": round(baseline_s, 3),
+                "ratio_runner_to_direct": round(migrate_s / baseline_s, 3),
+            }
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
-from _common import bench_database, machine, percentile, server_version
+from _common import bench_database, machine, percentile, print_result, server_version
 from sqlalchemy import insert, update
 
 from polyclinic.config import Settings
@@ -517,7 +517,7 @@ async def run(args: argparse.Namespace) -> None:
             result["ratio_limits_off"] = round(unprotected[1].p95 / unprotected[0].p95, 2)
             print(f"limits off, others' p95 hammered / alone: {result['ratio_limits_off']:.2f}x")
         print(f"others' p95 hammered / alone: {ratio:.2f}x (goal <= 1.5x)")
-        print("RESULT " + json.dumps(result))
+        print_result(result)
 
 
 def main() -> None:

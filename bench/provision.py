@@ -13,7 +13,16 @@ import asyncio
 import time
 import uuid
 
-from _common import bench_database, clinic_sized_tree, machine, server_version, summary, workdir
+from _common import (
+    bench_database,
+    clinic_sized_tree,
+    machine,
+    percentile,
+    print_result,
+    server_version,
+    summary,
+    workdir,
+)
 
 from polyclinic.db.engine import create_app_engine
 from polyclinic.platform.lifecycle import clinic_provisioner
@@ -65,6 +74,17 @@ async def run(clinics: int, present: int) -> None:
         print(
             f"ratio provision/floor at p50: {p50 / floor_p50:.2f}x"
             "  (target <= 2x, p50 <= 50 ms, p95 <= 100 ms)"
+        )
+        print_result(
+            {
+                "bench": "provision",
+                "clinics": clinics,
+                "head": head,
+                "provision_p50_ms": round(p50, 2),
+                "provision_p95_ms": round(percentile(provision_ms, 0.95), 2),
+                "floor_p50_ms": round(floor_p50, 2),
+                "ratio_provision_to_floor": round(p50 / floor_p50, 3),
+            }
         )
 
 

@@ -16,7 +16,7 @@ import itertools
 import time
 import uuid
 
-from _common import bench_database, machine, server_version
+from _common import bench_database, machine, print_result, server_version
 from sqlalchemy import text, update
 
 from polyclinic.billing.models import Plan, Subscription
@@ -95,6 +95,18 @@ async def run(args: argparse.Namespace) -> None:
             f"  ({spread / written:.0%} of the baseline)"
         )
         print(f"consume, all on one clinic:         {one:7.0f} /s  ({one / spread:.0%} of spread)")
+        print_result(
+            {
+                "bench": "quota",
+                "clinics": args.clinics,
+                "concurrency": args.concurrency,
+                "read_only_per_s": round(baseline, 1),
+                "baseline_per_s": round(written, 1),
+                "spread_per_s": round(spread, 1),
+                "one_clinic_per_s": round(one, 1),
+                "ratio_spread_to_baseline": round(spread / written, 3),
+            }
+        )
 
 
 def main() -> None:

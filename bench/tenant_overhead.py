@@ -21,7 +21,7 @@ import uuid
 
 import httpx
 import msgspec
-from _common import bench_database, machine, server_version
+from _common import bench_database, machine, print_result, server_version
 from litestar import get
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -115,7 +115,14 @@ async def backend_memory(settings: Settings) -> list[float]:
 
 async def run(args: argparse.Namespace) -> None:
     pool = args.concurrency
-    with bench_database(DB_POOL_SIZE=str(pool), DB_MAX_OVERFLOW="0") as settings:
+    # The cost of tenancy itself: the fair-share limits (measured by noisy_neighbour.py)
+    # would refuse one clinic asking at full speed.
+    with bench_database(
+        DB_POOL_SIZE=str(pool),
+        DB_MAX_OVERFLOW="0",
+        CLINIC_RATE_LIMIT_PER_MINUTE="0",
+        CLINIC_MAX_CONCURRENT_REQUESTS=str(pool),
+    ) as settings:
         started = time.perf_counter()
         subdomains = await provision(settings, args.clinics)
         print(f"{args.clinics} clinics made in {time.perf_counter() - started:.1f} s")
@@ -160,6 +167,20 @@ async def run(args: argparse.Namespace) -> None:
                 f"max {max(sizes):5.1f} MB, mean {sum(sizes) / len(sizes):5.1f} MB"
                 f" over {len(sizes)} backends ({results[key]:.0f} req/s)"
             )
+        print_result(
+            {
+                "bench": "tenant_overhead",
+                "clinics": args.clinics,
+                "round_robin_per_s": round(rr, 1),
+                "one_clinic_per_s": round(one, 1),
+                "no_tenancy_per_s": round(plain, 1),
+                "ratio_round_robin_to_one": round(rr / one, 3),
+                "ratio_one_to_no_tenancy": round(one / plain, 3),
+                "backend_memory_max_mb": {
+                    key: round(max(sizes), 1) for key, sizes in memory.items()
+                },
+            }
+        )
 
 
 async def schema_of(settings: Settings, subdomain: str) -> str:
