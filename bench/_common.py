@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
@@ -13,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,10 +25,17 @@ import polyclinic.models  # noqa: E402, F401  (every clinic model, for the table
 from polyclinic.billing.models import Plan  # noqa: E402
 from polyclinic.billing.plans import DEFAULT_PLANS  # noqa: E402
 from polyclinic.config import Settings, load_settings  # noqa: E402
-from polyclinic.db.base import tenant_metadata  # noqa: E402
+from polyclinic.db.base import tenant_metadata, utcnow  # noqa: E402
 from polyclinic.db.engine import create_sync_engine  # noqa: E402
 from polyclinic.db.migrations import upgrade_shared  # noqa: E402
 from polyclinic.db.scratch import scratch_database  # noqa: E402
+from polyclinic.scheduling.setup.models import (  # noqa: E402
+    BookingPolicy,
+    Practitioner,
+    Service,
+    ServicePractitioner,
+    WeeklyHours,
+)
 from polyclinic.tenancy.migrations import TENANT_MIGRATIONS, tenant_head  # noqa: E402
 
 
@@ -155,3 +164,38 @@ def server_version(settings: Settings) -> str:
 def print_result(figures: dict[str, object]) -> None:
     """The run's figures as the last line, `RESULT {json}`, for whatever collects them."""
     print("RESULT " + json.dumps(figures, sort_keys=True), flush=True)
+
+
+async def bookable_practitioner(
+    session: AsyncSession,
+    doctor_id: object,
+    *,
+    minutes: int,
+    opens: datetime.time,
+    closes: datetime.time,
+    horizon_days: int,
+) -> tuple[Practitioner, Service]:
+    """A verified practitioner offering one free in-person service of `minutes`, open every
+    day from `opens` to `closes`, bookable at no notice up to `horizon_days` ahead."""
+    practitioner = Practitioner(
+        user_id=doctor_id, display_name="Dr D", specialty="GP", verified_at=utcnow()
+    )
+    service = Service(
+        name="Consultation",
+        duration_minutes=minutes,
+        price_minor=0,
+        currency="EUR",
+        mode="in_person",
+    )
+    session.add_all([practitioner, service])
+    await session.flush()
+    session.add(ServicePractitioner(service_id=service.id, practitioner_id=practitioner.id))
+    session.add_all(
+        WeeklyHours(practitioner_id=practitioner.id, weekday=day, starts=opens, ends=closes)
+        for day in range(7)
+    )
+    await session.execute(
+        update(BookingPolicy).values(min_notice_minutes=0, horizon_days=horizon_days)
+    )
+    await session.flush()
+    return practitioner, service

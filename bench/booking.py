@@ -19,7 +19,14 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from _common import bench_database, machine, percentile, print_result, server_version
+from _common import (
+    bench_database,
+    bookable_practitioner,
+    machine,
+    percentile,
+    print_result,
+    server_version,
+)
 from sqlalchemy import insert, select, update
 
 from polyclinic.billing.models import Plan, Subscription
@@ -34,11 +41,7 @@ from polyclinic.platform.lifecycle import clinic_provisioner
 from polyclinic.scheduling.appointments.booking import BookingRequest, Desk
 from polyclinic.scheduling.appointments.models import Appointment
 from polyclinic.scheduling.setup.models import (
-    BookingPolicy,
     Practitioner,
-    Service,
-    ServicePractitioner,
-    WeeklyHours,
 )
 from polyclinic.tenancy.provisioning import NewClinic, Provisioner
 from polyclinic.tenancy.resolver import tenant_info
@@ -71,29 +74,14 @@ async def ready_clinic(engine, provisioner: Provisioner) -> Clinic:  # type: ign
         desk = User(email=f"r@{sub}.test", first_name="R", last_name="R", role="receptionist")
         session.add_all([doctor, patient, desk])
         await session.flush()
-        practitioner = Practitioner(
-            user_id=doctor.id, display_name="Dr D", specialty="GP", verified_at=utcnow()
+        practitioner, service = await bookable_practitioner(
+            session,
+            doctor.id,
+            minutes=15,
+            opens=datetime.time(0, 0),
+            closes=datetime.time(23, 45),
+            horizon_days=730,
         )
-        service = Service(
-            name="Consultation",
-            duration_minutes=15,
-            price_minor=0,
-            currency="EUR",
-            mode="in_person",
-        )
-        session.add_all([practitioner, service])
-        await session.flush()
-        session.add(ServicePractitioner(service_id=service.id, practitioner_id=practitioner.id))
-        session.add_all(
-            WeeklyHours(
-                practitioner_id=practitioner.id,
-                weekday=day,
-                starts=datetime.time(0, 0),
-                ends=datetime.time(23, 45),
-            )
-            for day in range(7)
-        )
-        await session.execute(update(BookingPolicy).values(min_notice_minutes=0, horizon_days=730))
     return Clinic(
         info,
         practitioner.id,

@@ -35,8 +35,15 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
-from _common import bench_database, machine, percentile, print_result, server_version
-from sqlalchemy import insert, update
+from _common import (
+    bench_database,
+    bookable_practitioner,
+    machine,
+    percentile,
+    print_result,
+    server_version,
+)
+from sqlalchemy import insert
 
 from polyclinic.config import Settings
 from polyclinic.db.base import utcnow
@@ -46,13 +53,6 @@ from polyclinic.identity.accounts.models import User
 from polyclinic.identity.accounts.passwords import hash_password
 from polyclinic.platform.lifecycle import clinic_provisioner
 from polyclinic.scheduling.appointments.models import Appointment
-from polyclinic.scheduling.setup.models import (
-    BookingPolicy,
-    Practitioner,
-    Service,
-    ServicePractitioner,
-    WeeklyHours,
-)
 from polyclinic.tenancy.provisioning import NewClinic
 from polyclinic.tenancy.resolver import tenant_info
 
@@ -98,30 +98,14 @@ async def seeded_clinic(settings: Settings, engine, provisioner) -> Clinic:  # t
         ]
         session.add_all([desk, doctor, *patients])
         await session.flush()
-        practitioner = Practitioner(
-            user_id=doctor.id, display_name="Dr D", specialty="GP", verified_at=utcnow()
+        practitioner, service = await bookable_practitioner(
+            session,
+            doctor.id,
+            minutes=20,
+            opens=datetime.time(8, 0),
+            closes=datetime.time(18, 0),
+            horizon_days=90,
         )
-        service = Service(
-            name="Consultation",
-            duration_minutes=20,
-            price_minor=0,
-            currency="EUR",
-            mode="in_person",
-        )
-        session.add_all([practitioner, service])
-        await session.flush()
-        session.add(ServicePractitioner(service_id=service.id, practitioner_id=practitioner.id))
-        session.add_all(
-            WeeklyHours(
-                practitioner_id=practitioner.id,
-                weekday=day,
-                starts=datetime.time(8, 0),
-                ends=datetime.time(18, 0),
-            )
-            for day in range(7)
-        )
-        await session.execute(update(BookingPolicy).values(min_notice_minutes=0, horizon_days=90))
-        await session.flush()
         lane = practitioner.lane
         today = datetime.datetime.combine(datetime.date.today(), datetime.time(8), datetime.UTC)
         rows = []
