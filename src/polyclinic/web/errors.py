@@ -122,9 +122,7 @@ def _not_found(_: Request, exc: RepositoryNotFound) -> Response:
 def _internal(request: Request, exc: Exception) -> Response:
     if statement_timed_out(exc):
         logger.warning("statement timeout (request %s)", request_id(request.scope))
-        response = error_response(503, TOO_SLOW)
-        response.headers["Retry-After"] = "1"
-        return response
+        return error_response(503, TOO_SLOW, headers={"Retry-After": "1"})
     logger.exception("unhandled error (request %s)", request_id(request.scope), exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -40,7 +40,7 @@ from polyclinic.db.context import TenantInfo
 from polyclinic.db.session import statement_timeout_ms
 from polyclinic.tenancy.middleware import CLINIC_PREFIX
 from polyclinic.web.envelope import ErrorEnvelope
-from polyclinic.web.openapi import error_response
+from polyclinic.web.openapi import error_spec
 
 logger = logging.getLogger("polyclinic.fairness")
 
@@ -322,7 +322,7 @@ class FairShareResponses(ReceiveRoutePlugin):
             return
         for handler in route.route_handlers:
             handler.responses = {
-                429: error_response(429),
-                503: error_response(503),
+                429: error_spec(429),
+                503: error_spec(503),
                 **(handler.responses or {}),
             }

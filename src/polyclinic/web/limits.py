@@ -33,7 +33,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from polyclinic.errors import DomainError, FieldError, InvalidInput
 from polyclinic.web.errors import field_message
-from polyclinic.web.openapi import error_response
+from polyclinic.web.openapi import error_spec
 
 INT32_MAX = 2**31 - 1  # the largest value of a PostgreSQL `integer` column
 MAX_JSON_DEPTH = 32
@@ -227,6 +227,6 @@ class InputLimits(InitPluginProtocol, ReceiveRoutePlugin):
             else:
                 continue
             handler.responses = {
-                **{code: error_response(code) for code in codes},
+                **{code: error_spec(code) for code in codes},
                 **(handler.responses or {}),
             }

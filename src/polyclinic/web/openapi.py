@@ -31,7 +31,7 @@ def describe_error(status_code: int) -> str:
     return _DESCRIPTIONS[status_code]
 
 
-def error_response(status_code: int) -> ResponseSpec:
+def error_spec(status_code: int) -> ResponseSpec:
     return ResponseSpec(
         data_container=ErrorEnvelope,
         description=describe_error(status_code),
@@ -43,7 +43,7 @@ def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
     """The listed errors, plus 500; a route that reads input (400) can also refuse it (422)."""
     if 400 in status_codes and 422 not in status_codes:
         status_codes = (*status_codes, 422)
-    return {code: error_response(code) for code in (*status_codes, 500)}
+    return {code: error_spec(code) for code in (*status_codes, 500)}
 
 
 # 403: a super-admin held to two-factor sign-in who has not enrolled yet.
